@@ -1,0 +1,84 @@
+"""Inference throughput per backend: batch predict vs one-sample predict (asv suite)."""
+
+import numpy as np
+
+import mlpkit
+
+MODELS = {
+    "M1": ((784, 50, 100, 10), "sigmoid", "softmax"),
+    "M2": ((784, 512, 512, 10), "relu", "softmax"),
+}
+
+
+def _model(backend, name, dtype):
+    reason = mlpkit.available_backends()[backend]
+    if reason is not None:
+        raise NotImplementedError(reason)  # asv: skip this parameter combination
+    sizes, hidden, output = MODELS[name]
+    return mlpkit.MLP(sizes, hidden, output, backend=backend, dtype=dtype, seed=0)
+
+
+class Predict:
+    """Batch predict; ``batch=1`` is a (1, 784) batch, not the single-sample path."""
+
+    params = (["numpy", "numba", "cupy"], ["M1", "M2"], [1, 32, 256, 4096], ["float32", "float64"])
+    param_names = ["backend", "model", "batch", "dtype"]
+
+    def setup(self, backend, model, batch, dtype):
+        self.model = _model(backend, model, dtype)
+        self.x = np.random.default_rng(0).random((batch, self.model.layer_sizes[0])).astype(dtype)
+        self.model.predict(self.x)  # warm the JIT
+
+    def time_predict(self, backend, model, batch, dtype):
+        self.model.predict(self.x)
+
+    def track_samples_per_second(self, backend, model, batch, dtype):
+        import timeit
+
+        calls = max(1, 20000 // batch)
+        seconds = min(timeit.repeat(lambda: self.model.predict(self.x), number=calls, repeat=3))
+        return batch * calls / seconds
+
+    track_samples_per_second.unit = "samples/s"
+
+
+class SingleSample:
+    """N one-sample predict calls in a loop vs one N-row predict call."""
+
+    params = (["numpy", "numba", "cupy"], ["M1", "M2"], ["float32"])
+    param_names = ["backend", "model", "dtype"]
+    n = 256
+
+    def setup(self, backend, model, dtype):
+        self.model = _model(backend, model, dtype)
+        self.x = np.random.default_rng(0).random((self.n, self.model.layer_sizes[0])).astype(dtype)
+        self.model.predict(self.x[0])
+        self.model.predict(self.x)
+
+    def time_loop_of_single_predicts(self, backend, model, dtype):
+        for row in self.x:
+            self.model.predict(row)
+
+    def time_one_batch_predict(self, backend, model, dtype):
+        self.model.predict(self.x)
+
+
+class PeakMemory:
+    params = (["numpy", "numba"], ["float32"])
+    param_names = ["backend", "dtype"]
+
+    def setup(self, backend, dtype):
+        self.model = _model(backend, "M2", dtype)
+        self.x = np.random.default_rng(0).random((16384, 784)).astype(dtype)
+
+    def peakmem_predict_16384(self, backend, dtype):
+        self.model.predict(self.x)
+
+
+def timeraw_numba_first_call():
+    """Cold start in a fresh interpreter: import, JIT compile (or cache load), first predict."""
+    return """
+import mlpkit
+model = mlpkit.MLP([784, 50, 100, 10], "sigmoid", backend="numba", seed=0)
+model.predict([0.5] * 784)
+"""

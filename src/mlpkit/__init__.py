@@ -1,0 +1,34 @@
+"""mlpkit: multi-layer perceptrons on interchangeable numerical backends.
+
+>>> import mlpkit
+>>> model = mlpkit.MLP([784, 50, 100, 10], activation="sigmoid", seed=0)
+>>> model.predict(x)            # x (784,) -> (10,), or (batch, 784) -> (batch, 10)
+
+``import mlpkit`` imports NumPy only; Numba and CuPy load when a backend that needs them is used.
+"""
+
+from ._version import __version__
+from .backends import (
+    ACTIVATIONS,
+    LOSSES,
+    BackendUnavailable,
+    Ops,
+    available_backends,
+    get_backend,
+    set_backend,
+    use_backend,
+)
+from .mlp import MLP
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "MLP",
+    "BackendUnavailable",
+    "Ops",
+    "__version__",
+    "available_backends",
+    "get_backend",
+    "set_backend",
+    "use_backend",
+]

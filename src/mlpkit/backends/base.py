@@ -1,0 +1,137 @@
+"""The ops interface: the only thing the backend-agnostic MLP calls.
+
+Conventions for every method below:
+- ``x`` is a batch of shape ``(n, in)``; a weight ``W`` has shape ``(in, out)`` and a bias
+  ``b`` shape ``(out,)``, as in the classic from-scratch code (``x @ W + b``).
+- Arrays are backend arrays of one float dtype (float32 or float64); results keep that dtype.
+- Names (activations, losses) reach a backend already validated by :func:`activation_name`
+  and :func:`loss_name`; backends never see an alias.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from ..kernels.constants import CROSS_ENTROPY_EPS, LEAKY_SLOPE  # noqa: F401  (re-exported)
+
+ACTIVATIONS: tuple[str, ...] = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "softmax")
+ACTIVATION_ALIASES: dict[str, str] = {"logistic": "sigmoid", "linear": "identity"}
+LOSSES: tuple[str, ...] = ("mse", "cross_entropy", "cross_entropy_logits")
+LOSS_ALIASES: dict[str, str] = {"mean_squared_error": "mse"}
+DTYPES: tuple[str, ...] = ("float32", "float64")
+
+
+
+class BackendUnavailable(ImportError):
+    """A backend that was asked for by name cannot be used here (the message says why and how to fix it)."""
+
+
+def _canonical(kind: str, name: object, valid: Sequence[str], aliases: dict[str, str]) -> str:
+    if isinstance(name, str):
+        key = name.strip().lower()
+        key = aliases.get(key, key)
+        if key in valid:
+            return key
+    choices = sorted(valid) + sorted(aliases)
+    raise ValueError(f"{kind} must be one of {choices}; received {name!r}")
+
+
+def activation_name(name: object) -> str:
+    """Validate an activation name (aliases resolved) and return its canonical form."""
+    return _canonical("activation", name, ACTIVATIONS, ACTIVATION_ALIASES)
+
+
+def loss_name(name: object) -> str:
+    """Validate a loss name (aliases resolved) and return its canonical form."""
+    return _canonical("loss", name, LOSSES, LOSS_ALIASES)
+
+
+def dtype_name(dtype: object) -> str:
+    """Validate a model dtype (``"float32"``, ``np.float64``, ...) and return its name."""
+    try:
+        name = np.dtype(dtype).name  # type: ignore[arg-type]
+    except TypeError:
+        name = None
+    if name in DTYPES:
+        return name
+    raise ValueError(f"dtype must be one of {list(DTYPES)}; received {dtype!r}")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One dense layer on a backend: ``activation(x @ W + b)``; W (in, out), b (out,)."""
+
+    W: Any
+    b: Any
+    activation: str
+
+
+class Ops(abc.ABC):
+    """Numerical operations an MLP needs, implemented once per array library."""
+
+    name: ClassVar[str]
+
+    # -- arrays --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def asarray(self, x: Any, dtype: str) -> Any:
+        """Host array-like -> C-contiguous backend array of ``dtype`` (a copy only if needed)."""
+
+    @abc.abstractmethod
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """Backend array -> ``numpy.ndarray`` (no copy where the backend already holds NumPy)."""
+
+    def is_native(self, x: Any) -> bool:
+        """True if ``x`` is a backend array that is not a NumPy array (so results stay on the backend)."""
+        return False
+
+    @abc.abstractmethod
+    def all_finite(self, x: Any) -> bool:
+        """True if no element of ``x`` is NaN or +-Inf."""
+
+    # -- layers --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def affine(self, x: Any, W: Any, b: Any) -> Any:
+        """(n, in) @ (in, out) + (out,) -> (n, out)."""
+
+    @abc.abstractmethod
+    def activation(self, name: str, z: Any) -> Any:
+        """Elementwise activation of z (n, k); ``softmax`` is row-wise and max-subtracted."""
+
+    @abc.abstractmethod
+    def activation_grad(self, name: str, z: Any, a: Any, upstream: Any) -> Any:
+        """dL/dz (n, k) given pre-activation z, output a = activation(z) and dL/da ``upstream``."""
+
+    # -- losses (mean over the batch) ----------------------------------------------------
+    @abc.abstractmethod
+    def loss(self, name: str, y: Any, t: Any) -> float:
+        """Scalar loss of outputs y (n, k) against targets t (n, k), averaged over the n rows.
+
+        ``mse``: 0.5 * sum((y - t)**2) / n.  ``cross_entropy``: -sum(t * log(y + eps)) / n on
+        probabilities y.  ``cross_entropy_logits``: the same on softmax(y), computed stably from logits y.
+        """
+
+    @abc.abstractmethod
+    def loss_grad(self, name: str, y: Any, t: Any) -> Any:
+        """dL/dy (n, k) of :meth:`loss` (for ``cross_entropy_logits``: (softmax(y) - t) / n)."""
+
+    # -- whole network -------------------------------------------------------------------
+    def prepare(self, layers: Sequence[Layer]) -> Any:
+        """Pack a network for :meth:`forward`; called once per set of weights, never per call."""
+        return tuple(layers)
+
+    def forward(self, x: Any, net: Any) -> Any:
+        """Whole-network forward of x (n, in) -> (n, out); ``net`` comes from :meth:`prepare`."""
+        for layer in net:
+            x = self.activation(layer.activation, self.affine(x, layer.W, layer.b))
+        return x
+
+    def forward_one(self, x: Any, net: Any) -> Any:
+        """Single-sample forward of x (in,) -> (out,); backends may replace it with a fused kernel."""
+        return self.forward(x[None, :], net)[0]
+
+    def __repr__(self) -> str:
+        return f"<mlpkit {self.name} backend>"

@@ -1,0 +1,87 @@
+"""Numba backend: the loop kernels of :mod:`mlpkit.kernels.numba_cpu` behind :class:`Ops`.
+
+Arrays are plain NumPy arrays, so conversion and the losses are inherited from
+:class:`NumpyOps`; layers, activations and whole-network forwards run compiled loop kernels.
+
+Batches: up to :attr:`NumbaOps.fused_max_rows` rows go through the fused whole-network loop
+kernel (one compiled call for all layers); larger batches multiply with BLAS (``x @ W``, which
+also brings BLAS threads) and finish each layer with the fused bias+activation loop kernel.
+The crossover was measured (see README, "Numba backend: how batches run").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..kernels import numba_cpu as K
+from .base import Layer
+from .numpy_backend import NumpyOps
+
+
+@dataclass(frozen=True)
+class PackedNet:
+    """A network laid out for the fused kernels (see :mod:`mlpkit.kernels.numba_cpu`)."""
+
+    layers: tuple[Layer, ...]
+    codes: tuple[int, ...]
+    buf: np.ndarray  # every W.T (out, in) row-major and b, end to end, model dtype
+    meta: np.ndarray  # (n_layers, 5) int64: w_offset, b_offset, n_in, n_out, code
+    width: int  # widest layer output, the scratch size
+
+
+def pack(layers: Sequence[Layer]) -> PackedNet:
+    """Copy W.T and b of every layer into one contiguous buffer and describe them in ``meta``."""
+    parts, rows, offset = [], [], 0
+    for layer in layers:
+        n_in, n_out = layer.W.shape
+        parts += [np.ravel(layer.W.T, order="C"), layer.b]
+        rows.append((offset, offset + n_in * n_out, n_in, n_out, K.ACTIVATION_CODES[layer.activation]))
+        offset += n_in * n_out + n_out
+    meta = np.array(rows, dtype=np.int64).reshape(-1, K.META_COLUMNS)
+    return PackedNet(
+        layers=tuple(layers),
+        codes=tuple(int(c) for c in meta[:, 4]),
+        buf=np.ascontiguousarray(np.concatenate(parts)),
+        meta=meta,
+        width=int(meta[:, 3].max()),
+    )
+
+
+class NumbaOps(NumpyOps):
+    """Compiled loop kernels (Numba ``@njit``), serial and ``nogil``; BLAS for large products."""
+
+    name = "numba"
+    #: Batches of at most this many rows run the fused whole-network loop kernel.
+    fused_max_rows = 4
+
+    def all_finite(self, x: Any) -> bool:
+        return bool(K.all_finite(x.reshape(-1)))
+
+    def affine(self, x: Any, W: Any, b: Any) -> np.ndarray:
+        if x.shape[0] <= self.fused_max_rows:
+            return K.affine_act(x, W, b, K.IDENTITY)
+        return super().affine(x, W, b)
+
+    def activation(self, name: str, z: Any) -> np.ndarray:
+        return K.activation(z, K.ACTIVATION_CODES[name])
+
+    def activation_grad(self, name: str, z: Any, a: Any, upstream: Any) -> np.ndarray:
+        return K.activation_grad(z, a, upstream, K.ACTIVATION_CODES[name])
+
+    def prepare(self, layers: Sequence[Layer]) -> PackedNet:
+        return pack(layers)
+
+    def forward(self, x: Any, net: PackedNet) -> np.ndarray:
+        if x.shape[0] <= self.fused_max_rows:
+            return K.forward_packed(x, net.buf, net.meta, net.width)
+        for layer, code in zip(net.layers, net.codes):
+            z = x @ layer.W
+            K.bias_act_inplace(z, layer.b, code)
+            x = z
+        return x
+
+    def forward_one(self, x: Any, net: PackedNet) -> np.ndarray:
+        return K.forward_packed_one(x, net.buf, net.meta, net.width)

@@ -1,0 +1,146 @@
+"""MNIST from the four original IDX ``.gz`` files, checksum-verified; never pickles.
+
+Where the files are looked for, in order: the ``path`` argument, the ``MLPKIT_DATA`` environment
+variable, then the cache directory ``$XDG_CACHE_HOME/mlpkit/mnist`` (``~/.cache/mlpkit/mnist``).
+Missing files are downloaded from :data:`MIRRORS` into that directory when ``download=True``;
+every file, downloaded or local, must match its SHA-256 or loading fails.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ENV_VAR = "MLPKIT_DATA"
+
+#: file name -> SHA-256 of the original gzip file
+MNIST_FILES: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+
+#: Public mirrors of the original files, tried in order.
+MIRRORS: list[str] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+]
+
+_IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1-D, images: 3-D (n, rows, cols)
+
+
+class DatasetError(OSError):
+    """A data file is missing, cannot be downloaded, fails its checksum or is malformed."""
+
+
+def cache_dir() -> Path:
+    """Where downloads go: ``$XDG_CACHE_HOME/mlpkit/mnist`` or ``~/.cache/mlpkit/mnist``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mlpkit" / "mnist"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verify(path: Path, expected: str) -> None:
+    got = sha256(path)
+    if got != expected:
+        raise DatasetError(f"{path} fails its checksum: expected sha256 {expected}, received {got}")
+
+
+def _download(name: str, dest: Path, timeout: float) -> None:
+    """Fetch ``name`` from the first mirror that serves a file with the right checksum."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    for mirror in MIRRORS:
+        url = mirror + name
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    out.write(block)
+            _verify(Path(tmp), MNIST_FILES[name])
+            os.replace(tmp, dest)
+            return
+        except (OSError, urllib.error.URLError) as exc:  # DatasetError is an OSError
+            errors.append(f"{url}: {exc}")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise DatasetError(
+        f"could not download {name} (offline?). Tried:\n  " + "\n  ".join(errors)
+        + f"\nPut the four MNIST .gz files in a directory and pass path=... or set {ENV_VAR}."
+    )
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse a gzipped IDX file of unsigned bytes (magic 2049 labels or 2051 images) -> uint8 array."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic = int.from_bytes(data[:4], "big")
+    ndim = _IDX_MAGIC.get(magic)
+    if ndim is None:
+        raise DatasetError(f"{path} is not an IDX ubyte file: magic {magic:#010x}, expected 0x00000801 or 0x00000803")
+    dims = tuple(int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise DatasetError(f"{path}: header says shape {dims} but holds {body.size} values")
+    return body.reshape(dims)
+
+
+def mnist_files(path: str | os.PathLike | None = None, download: bool = True, timeout: float = 60.0) -> dict[str, Path]:
+    """Locate (and if needed download) the four MNIST files; each is checksum-verified."""
+    explicit = path or os.environ.get(ENV_VAR) or None
+    root = Path(explicit).expanduser() if explicit else cache_dir()
+    found = {}
+    for name, digest in MNIST_FILES.items():
+        file = root / name
+        if not file.exists():
+            if not download:
+                raise DatasetError(f"{file} not found (download=False); expected the four files {list(MNIST_FILES)}")
+            _download(name, file, timeout)
+        _verify(file, digest)
+        found[name] = file
+    return found
+
+
+def load_mnist(
+    path: str | os.PathLike | None = None,
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot: bool = False,
+    *,
+    download: bool = True,
+):
+    """``((x_train, t_train), (x_test, t_test))`` as in the classic from-scratch ``load_mnist``.
+
+    x: (n, 784) if ``flatten`` else (n, 1, 28, 28); float32 in [0, 1] if ``normalize`` else uint8.
+    t: int64 labels (n,), or float32 one-hot (n, 10) if ``one_hot``. n = 60000 train, 10000 test.
+    """
+    files = mnist_files(path, download)
+    parts = []
+    for split in ("train", "t10k"):
+        x = read_idx(files[f"{split}-images-idx3-ubyte.gz"])
+        t = read_idx(files[f"{split}-labels-idx1-ubyte.gz"]).astype(np.int64)
+        if len(x) != len(t):
+            raise DatasetError(f"{split}: {len(x)} images but {len(t)} labels")
+        x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, 28, 28)
+        if normalize:
+            x = x.astype(np.float32) / np.float32(255)
+        if one_hot:
+            t = np.eye(10, dtype=np.float32)[t]
+        parts.append((x, t))
+    return parts[0], parts[1]

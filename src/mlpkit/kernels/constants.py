@@ -1,0 +1,6 @@
+"""Numerical constants shared by every backend's kernels (one definition each)."""
+
+#: Negative-side slope of ``leaky_relu`` (the PyTorch and ONNX default).
+LEAKY_SLOPE = 0.01
+#: The from-scratch cross-entropy adds this to probabilities before taking the log.
+CROSS_ENTROPY_EPS = 1e-7

@@ -1,0 +1,62 @@
+"""The command line and the asv suite run (smoke level: numbers are not checked here)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlpkit import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_quick_writes_table_and_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--backends", "numpy", "--batches", "4,64", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "single us/call" in table and "batch 64 samples/s" in table and "numpy" in table
+    data = json.loads(out.read_text())["results"]
+    assert [r["backend"] for r in data] == ["numpy"]
+    assert data[0]["single_us"] > 0 and set(data[0]["batch_samples_per_s"]) == {"4", "64"}
+
+
+def test_bench_refuses_an_unavailable_backend(capsys):
+    import mlpkit
+
+    reason = mlpkit.available_backends()["cupy"]
+    if reason is None:
+        pytest.skip("cupy is usable here")
+    assert cli.main(["bench", "--quick", "--backends", "cupy"]) == 2
+    assert "cupy" in capsys.readouterr().err
+
+
+def test_bad_backend_name_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--backends", "tensorflow"])
+    assert exc.value.code == 2
+
+
+def test_module_entry_point_info():
+    done = subprocess.run([sys.executable, "-m", "mlpkit", "info"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "numpy  available" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("asv") is None and not (Path(sys.executable).parent / "asv").exists(),
+                    reason="asv is not installed (pip install 'mlpkit[bench]')")
+def test_asv_suite_runs_in_quick_mode(tmp_path):
+    asv = shutil.which("asv") or str(Path(sys.executable).parent / "asv")
+    env = dict(os.environ, MLPKIT_BACKEND="", HOME=str(tmp_path))  # asv keeps its machine file in HOME
+    subprocess.run([asv, "machine", "--yes", "--machine", "ci"], cwd=ROOT / "benchmarks", env=env,
+                   capture_output=True, timeout=120, check=True)
+    done = subprocess.run(
+        [asv, "run", "--python=same", "--quick", "--dry-run", "--show-stderr", "--bench", "SingleSample|PeakMemory|timeraw"],
+        cwd=ROOT / "benchmarks", capture_output=True, text=True, timeout=600, env=env,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "failed" not in output.lower(), output

@@ -1,0 +1,114 @@
+"""Bad input gets an error that names what was expected and what was received."""
+
+import numpy as np
+import pytest
+
+import mlpkit
+
+
+@pytest.fixture
+def model(backend, dtype):
+    return mlpkit.MLP([5, 4, 3], activation="tanh", seed=0, backend=backend, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (np.ones(4), r"input has 4 features but the model expects 5.*received shape \(4,\)"),
+        (np.ones((2, 6)), r"expects 5: expected shape \(5,\) or \(batch, 5\); received shape \(2, 6\)"),
+        (np.ones((2, 1, 5)), r"must be 1-D \(5,\) or 2-D \(batch, 5\); received 3-D shape \(2, 1, 5\)"),
+        (np.float32(1.0), r"received 0-D shape \(\)"),
+        (np.ones((0, 5)), r"empty batch.*received shape \(0, 5\)"),
+    ],
+)
+def test_bad_shapes(model, x, match):
+    with pytest.raises(ValueError, match=match):
+        model.predict(x)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_raises(model, bad):
+    x = np.ones((3, 5))
+    x[1, 2] = bad
+    with pytest.raises(ValueError, match=r"NaN or Inf \(first at index \(1, 2\)\)"):
+        model.predict(x)
+    with pytest.raises(ValueError, match=r"NaN or Inf \(first at index \(2,\)\)"):
+        model.predict(x[1])
+
+
+def test_non_finite_check_can_be_skipped(model):
+    x = np.ones(5)
+    x[0] = np.nan
+    assert model.predict(x, check_finite=False).shape == (3,)  # values unspecified, but no error
+
+
+@pytest.mark.parametrize("x", [np.ones(5, dtype=complex), np.array(["a"] * 5), np.ones(5, dtype=bool), [None] * 5])
+def test_non_numeric_input(model, x):
+    with pytest.raises(TypeError, match="real numeric array"):
+        model.predict(x)
+
+
+def test_accepts_lists_ints_uint8_and_strided_views(model, dtype):
+    ref = model.predict(np.arange(10, dtype=np.float64).reshape(2, 5))
+    for x in (
+        [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]],
+        np.arange(10, dtype=np.uint8).reshape(2, 5),
+        np.arange(10, dtype=np.int64).reshape(2, 5),
+        np.arange(20, dtype=np.float32).reshape(2, 10)[:, ::2] // 2,  # non-contiguous
+        np.asfortranarray(np.arange(10.0).reshape(2, 5)),
+    ):
+        got = model.predict(x)
+        assert isinstance(got, np.ndarray) and got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"layer_sizes": [784]}, ValueError, r"at least two positive integers.*received \[784\]"),
+        ({"layer_sizes": [784, 0, 10]}, ValueError, "positive integers"),
+        ({"layer_sizes": [784, 2.5]}, ValueError, "positive integers"),
+        ({"layer_sizes": "784"}, ValueError, "positive integers"),
+        ({"layer_sizes": [4, 2], "activation": "rleu"}, ValueError, r"activation must be one of \[.*'relu'.*\]; received 'rleu'"),
+        ({"layer_sizes": [4, 2], "output": "softplus"}, ValueError, "received 'softplus'"),
+        ({"layer_sizes": [4, 2], "dtype": "float16"}, ValueError, r"dtype must be one of \['float32', 'float64'\]; received 'float16'"),
+        ({"layer_sizes": [4, 2], "backend": "torch"}, ValueError, r"backend must be one of \['numpy', 'numba', 'cupy', 'auto'\]; received 'torch'"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        mlpkit.MLP(**kwargs)
+
+
+def test_activation_aliases():
+    model = mlpkit.MLP([3, 4, 2], activation=" Logistic ", output="LINEAR", backend="numpy")
+    assert model.activations == ("sigmoid", "identity")
+
+
+W1, b1, W2, b2 = np.ones((4, 3)), np.zeros(3), np.ones((3, 2)), np.zeros(2)
+
+
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        (([W1, np.ones((4, 2))], [b1, b2], ["relu", "relu"]), ValueError, r"weights\[1\] must have 3 rows.*received shape \(4, 2\)"),
+        (([W1, W2], [b1, np.zeros(3)], ["relu", "relu"]), ValueError, r"biases\[1\] must have shape \(2,\).*received shape \(3,\)"),
+        (([W1, W2], [b1], ["relu", "relu"]), ValueError, "equal length"),
+        (([W1, W2], [b1, b2], ["relu"]), ValueError, "equal length"),
+        (([W1, W2], [b1, b2], "relu"), TypeError, "one name per layer"),
+        (([W1, W2], [b1, b2], ["relu", "softmaxx"]), ValueError, "received 'softmaxx'"),
+        (([np.ones(4), W2], [b1, b2], ["relu", "relu"]), ValueError, r"weights\[0\] must be a non-empty 2-D array"),
+        (([W1 * np.nan, W2], [b1, b2], ["relu", "relu"]), ValueError, r"weights\[0\] contains NaN or Inf"),
+        (([W1.astype(int), W2.astype(int)], [b1.astype(int), b2.astype(int)], ["relu", "relu"]), ValueError, "cannot infer the model dtype"),
+        (([W1.astype(complex), W2], [b1, b2], ["relu", "relu"]), TypeError, r"weights\[0\] must be a real numeric array"),
+        (([], [], []), ValueError, "non-empty"),
+    ],
+)
+def test_bad_from_arrays(args, error, match):
+    with pytest.raises(error, match=match):
+        mlpkit.MLP.from_arrays(*args, backend="numpy")
+
+
+def test_weights_cast_when_dtype_given():
+    model = mlpkit.MLP.from_arrays([W1.astype(int)], [b1.astype(int)], ["relu"], backend="numpy", dtype="float64")
+    assert model.params["W1"].dtype == np.float64
