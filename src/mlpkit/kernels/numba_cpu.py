@@ -38,25 +38,68 @@ META_COLUMNS = 5  # w_offset, b_offset, n_in, n_out, activation_code
 
 
 def _jit(fn=None, **options):
-    """``njit(cache=True, nogil=True, **options)``; without the on-disk cache where no cache
-    directory is writable (a read-only install with no writable ``NUMBA_CACHE_DIR`` or home):
-    Numba raises RuntimeError('no locator available') at decoration time there."""
+    """``njit(cache=True, nogil=True, error_model="numpy", **options)``.
+
+    ``error_model="numpy"``: division follows IEEE (x/0 -> inf or nan) instead of raising
+    ZeroDivisionError, and loops carry no zero checks. The on-disk cache is dropped where no
+    cache directory is writable (a read-only install with no writable ``NUMBA_CACHE_DIR`` or
+    home): Numba raises RuntimeError('no locator available') at decoration time there."""
     if fn is None:
         return lambda f: _jit(f, **options)
+    options = dict(nogil=True, error_model="numpy", **options)
     try:
-        return njit(cache=True, nogil=True, **options)(fn)
+        return njit(cache=True, **options)(fn)
     except RuntimeError:
-        return njit(nogil=True, **options)(fn)
+        return njit(**options)(fn)
 
 
 #: Reductions only: reassociate and contract to FMA; no nnan/ninf, so NaN and Inf still propagate.
 _jit_dot = _jit(fastmath={"reassoc", "contract"})
 
+# exp(x) = 2**f * exp(r), f = round(x / ln 2), r = x - f ln 2 (Cody-Waite: ln 2 split in two parts).
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693145751953125
+_LN2_LO = 1.42860682030941723212e-6
+_ROUND = 6755399441055744.0  # 1.5 * 2**52: (t + _ROUND) - _ROUND rounds t to an integer
+_ROUND_BITS = int(np.float64(_ROUND).view(np.int64))  # ...and leaves that integer in the low bits
+_EXP_MIN, _EXP_MAX = -708.0, 709.0  # exp is 0 below (float64 underflow), clamped above
+WORK_ROWS = 3  # rows of the float64 ``work`` scratch the activation kernels take
+FLAT_CHUNK = 2048  # elementwise activations of a batch run over the flat array in chunks this long
+
+
+@_jit(fastmath={"contract"})
+def exp_inplace(v, n, poly, scale):
+    """v[:n] <- exp(v[:n]); poly, scale: float64 scratch of length >= n.
+
+    Numba's math.exp is a scalar libm call; this is a loop LLVM vectorises: range reduction,
+    a degree-12 Taylor polynomial on |r| <= ln2/2 (relative error < 4e-16, measured) and 2**f
+    assembled from exponent bits with integer ops only (AVX2 has no packed float64 -> int64
+    conversion, so ``int(f)`` would stay scalar). Computed in float64 for every input dtype."""
+    for i in range(n):
+        x0 = np.float64(v[i])
+        x = x0 if x0 > _EXP_MIN else _EXP_MIN
+        x = x if x < _EXP_MAX else _EXP_MAX
+        m = x * _LOG2E + _ROUND
+        f = m - _ROUND
+        r = (x - f * _LN2_HI) - f * _LN2_LO
+        p = 1.0 + r * (1.0 + r * (0.5 + r * (1.6666666666666666e-01 + r * (4.1666666666666664e-02 + r * (
+            8.3333333333333332e-03 + r * (1.3888888888888889e-03 + r * (1.9841269841269841e-04 + r * (
+                2.4801587301587302e-05 + r * (2.7557319223985893e-06 + r * (2.7557319223985888e-07 + r * (
+                    2.5052108385441720e-08 + r * 2.0876756987868100e-09)))))))))))
+        poly[i] = p if x0 > _EXP_MIN else 0.0
+        scale[i] = m
+    bits = scale[:n].view(np.int64)
+    for i in range(n):
+        bits[i] = (bits[i] - (_ROUND_BITS - 1023)) << 52
+    for i in range(n):
+        v[i] = poly[i] * scale[i]
+
 
 # -- one row -------------------------------------------------------------------------------
 @_jit
-def activate_row(h, n, code):
-    """Apply activation ``code`` in place to h[:n] (softmax over those n entries)."""
+def activate_row(h, n, code, work):
+    """Apply activation ``code`` in place to h[:n] (softmax over those n entries).
+    ``work``: float64 scratch of shape (WORK_ROWS, >= n)."""
     if code == IDENTITY:
         return
     if code == SOFTMAX:
@@ -64,22 +107,22 @@ def activate_row(h, n, code):
         for k in range(1, n):
             if h[k] > m:
                 m = h[k]
+        for k in range(n):
+            h[k] = h[k] - m
+        exp_inplace(h, n, work[0], work[1])
         s = 0.0
         for k in range(n):
-            e = math.exp(h[k] - m)
-            h[k] = e
-            s += e
+            s += h[k]
         inv = 1.0 / s
         for k in range(n):
             h[k] = h[k] * inv
     elif code == SIGMOID:
+        e = work[2]
         for k in range(n):
-            v = h[k]
-            if v >= 0:
-                h[k] = 1.0 / (1.0 + math.exp(-v))
-            else:
-                e = math.exp(v)
-                h[k] = e / (1.0 + e)
+            e[k] = -abs(h[k])
+        exp_inplace(e, n, work[0], work[1])  # e = exp(-|h|) in (0, 1]: never overflows
+        for k in range(n):
+            h[k] = (1.0 if h[k] >= 0 else e[k]) / (1.0 + e[k])
     elif code == RELU:
         for k in range(n):
             if not h[k] > 0:
@@ -113,8 +156,8 @@ def dense_row(x, Wt, b, h):
 
 
 @_jit
-def _forward_row(x, buf, meta, h0, h1, out):
-    """Whole-network forward of one sample x (in,) into out (n_out_last,); h0, h1 scratch rows."""
+def _forward_row(x, buf, meta, h0, h1, out, work):
+    """Whole-network forward of one sample x (in,) into out (n_out_last,); h0, h1, work scratch."""
     n_layers = meta.shape[0]
     cur = x
     for layer in range(n_layers):
@@ -127,7 +170,7 @@ def _forward_row(x, buf, meta, h0, h1, out):
         w_off, b_off, n_in, n_out, code = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3], meta[layer, 4]
         Wt = buf[w_off : w_off + n_out * n_in].reshape((n_out, n_in))
         dense_row(cur, Wt, buf[b_off : b_off + n_out], dst)
-        activate_row(dst, n_out, code)
+        activate_row(dst, n_out, code, work)
         cur = dst
 
 
@@ -139,7 +182,7 @@ def forward_packed_one(x, buf, meta, width):
     out = np.empty(meta[meta.shape[0] - 1, 3], dtype=buf.dtype)
     h0 = np.empty(width, dtype=buf.dtype)
     h1 = np.empty(width, dtype=buf.dtype)
-    _forward_row(x, buf, meta, h0, h1, out)
+    _forward_row(x, buf, meta, h0, h1, out, np.empty((WORK_ROWS, width)))
     return out
 
 
@@ -149,8 +192,9 @@ def forward_packed(x, buf, meta, width):
     out = np.empty((x.shape[0], meta[meta.shape[0] - 1, 3]), dtype=buf.dtype)
     h0 = np.empty(width, dtype=buf.dtype)
     h1 = np.empty(width, dtype=buf.dtype)
+    work = np.empty((WORK_ROWS, width))
     for r in range(x.shape[0]):
-        _forward_row(x[r], buf, meta, h0, h1, out[r])
+        _forward_row(x[r], buf, meta, h0, h1, out[r], work)
     return out
 
 
@@ -163,6 +207,7 @@ def affine_act(x, W, b, code):
     finite weights and pays for sparse images and ReLU outputs."""
     n_in, n_out = W.shape
     z = np.empty((x.shape[0], n_out), dtype=W.dtype)
+    work = np.empty((WORK_ROWS, n_out))
     for r in range(x.shape[0]):
         for j in range(n_out):
             z[r, j] = b[j]
@@ -171,27 +216,41 @@ def affine_act(x, W, b, code):
             if xi != 0:
                 for j in range(n_out):
                     z[r, j] += xi * W[i, j]
-        activate_row(z[r], n_out, code)
+        activate_row(z[r], n_out, code, work)
     return z
 
 
 @_jit
+def activate_block(z, code):
+    """Apply activation ``code`` in place to z (n, k) C-contiguous. Softmax goes row by row;
+    elementwise activations run over the flat array in FLAT_CHUNK pieces, so short rows do not
+    pay a per-row overhead (measured 8 ns/element row by row on 4096x50, ~3 with chunks)."""
+    n, k = z.shape
+    if code == SOFTMAX:
+        work = np.empty((WORK_ROWS, k))
+        for r in range(n):
+            activate_row(z[r], k, code, work)
+        return
+    flat = z.reshape(n * k)
+    work = np.empty((WORK_ROWS, FLAT_CHUNK))
+    for start in range(0, n * k, FLAT_CHUNK):
+        activate_row(flat[start:], min(FLAT_CHUNK, n * k - start), code, work)
+
+
+@_jit
 def bias_act_inplace(z, b, code):
-    """z (n, k) <- activation(z + b) in place; the epilogue after a BLAS product."""
-    k = z.shape[1]
+    """z (n, k) C-contiguous <- activation(z + b) in place; the epilogue after a BLAS product."""
     for r in range(z.shape[0]):
-        row = z[r]
-        for j in range(k):
-            row[j] += b[j]
-        activate_row(row, k, code)
+        for j in range(z.shape[1]):
+            z[r, j] += b[j]
+    activate_block(z, code)
 
 
 @_jit
 def activation(z, code):
-    """activation(z) for z (n, k) -> new (n, k) array."""
-    a = z.copy()
-    for r in range(a.shape[0]):
-        activate_row(a[r], a.shape[1], code)
+    """activation(z) for z (n, k) -> new C-contiguous (n, k) array."""
+    a = np.ascontiguousarray(z).copy()
+    activate_block(a, code)
     return a
 
 
@@ -228,10 +287,15 @@ def activation_grad(z, a, g, code):
     return d
 
 
-@_jit
+@_jit_dot
 def all_finite(x):
-    """True if the 1-D array x holds no NaN or +-Inf."""
-    for i in range(x.shape[0]):
-        if not math.isfinite(x[i]):
+    """True if the 1-D array x holds no NaN or +-Inf. v - v is 0 for finite v and NaN otherwise;
+    summing those vectorises (reassociation only: NaN still propagates) and exits per block."""
+    block = 4096
+    for start in range(0, x.shape[0], block):
+        acc = 0.0
+        for i in range(start, min(start + block, x.shape[0])):
+            acc += x[i] - x[i]
+        if acc != 0.0:
             return False
     return True
