@@ -16,12 +16,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_bench_quick_writes_table_and_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert cli.main(["bench", "--quick", "--backends", "numpy", "--batches", "4,64", "--json", str(out)]) == 0
+    argv = ["bench", "--quick", "--backends", "numpy", "--batches", "4,64", "--threads", "1,2", "--json", str(out)]
+    assert cli.main(argv) == 0
     table = capsys.readouterr().out
-    assert "single us/call" in table and "batch 64 samples/s" in table and "numpy" in table
-    data = json.loads(out.read_text())["results"]
-    assert [r["backend"] for r in data] == ["numpy"]
-    assert data[0]["single_us"] > 0 and set(data[0]["batch_samples_per_s"]) == {"4", "64"}
+    assert "single us/call" in table and "batch 64/s" in table and "sgemm ceiling" in table
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["name"], r["threads"]) for r in rows] == [("numpy", 1), ("sgemm ceiling", 1), ("numpy", 2), ("sgemm ceiling", 2)]
+    assert rows[0]["single_us"] > 0 and set(rows[0]["batch_samples_per_s"]) == {"4", "64"}
+
+
+def test_bench_peers_ratios_and_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (pip install 'mlpkit[peers]')")
+    png = tmp_path / "bench.png"
+    argv = ["bench", "--quick", "--peers", "--backends", "numpy", "--batches", "16", "--threads", "1", "--plot", str(png)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "from-scratch numpy" in out  # always available: it needs NumPy only
+    assert "x from-scratch numpy" in out or "x onnxruntime" in out or "x pytorch" in out  # a ratio line
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bench_refuses_an_unavailable_backend(capsys):

@@ -112,3 +112,16 @@ def test_bad_from_arrays(args, error, match):
 def test_weights_cast_when_dtype_given():
     model = mlpkit.MLP.from_arrays([W1.astype(int)], [b1.astype(int)], ["relu"], backend="numpy", dtype="float64")
     assert model.params["W1"].dtype == np.float64
+
+
+def test_non_finite_index_is_global_across_chunks(model):
+    x = np.ones((25, 5))
+    x[17, 3] = np.nan
+    with pytest.raises(ValueError, match=r"first at index \(17, 3\)"):
+        model.predict(x, batch_size=4)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "8", True])
+def test_bad_batch_size(model, bad):
+    with pytest.raises(ValueError, match=f"batch_size must be a positive integer or None; received {bad!r}"):
+        model.predict(np.ones((3, 5)), batch_size=bad)

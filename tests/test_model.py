@@ -96,3 +96,12 @@ def test_predict_classes_shapes(backend):
     model = mlpkit.MLP([4, 3], seed=0, backend=backend)
     assert np.ndim(model.predict_classes(np.ones(4))) == 0
     assert model.predict_classes(np.ones((6, 4))).shape == (6,)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 30, 31, None])
+def test_chunked_prediction_matches_one_pass(backend, dtype, batch_size, rng):
+    model, _, _ = random_model(rng, (12, 8, 3), ["sigmoid", "softmax"], backend, dtype)
+    X = rng.normal(size=(30, 12))
+    whole = model.predict(X, batch_size=10**6)
+    tol = 1e-6 if dtype == "float32" else 1e-13  # small chunks may take another kernel (summation order)
+    np.testing.assert_allclose(model.predict(X, batch_size=batch_size), whole, rtol=tol, atol=tol)

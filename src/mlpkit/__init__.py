@@ -15,7 +15,10 @@ from .backends import (
     Ops,
     available_backends,
     get_backend,
+    get_num_threads,
+    num_threads,
     set_backend,
+    set_num_threads,
     use_backend,
 )
 from .mlp import MLP
@@ -29,6 +32,9 @@ __all__ = [
     "__version__",
     "available_backends",
     "get_backend",
+    "get_num_threads",
+    "num_threads",
     "set_backend",
+    "set_num_threads",
     "use_backend",
 ]

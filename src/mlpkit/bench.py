@@ -1,23 +1,26 @@
-"""``mlpkit bench``: single-sample latency and batch throughput of a reference model per backend.
+"""``mlpkit bench``: single-sample latency and batch throughput per backend, peers side by side.
 
-Everything is timed through the public ``MLP.predict``. Backends are measured interleaved
-(round-robin within each repeat) so machine noise hits them alike; the median of the repeats is
-reported. The first call of each backend (for Numba: JIT compile or cache load) is timed
-separately and never mixed into the steady-state numbers.
+Every implementation (an mlpkit backend through the public ``MLP.predict``, or a peer from
+:mod:`mlpkit.peers`) is a ``predict`` callable measured the same way: implementations are
+interleaved round-robin within each repeat so machine noise hits them alike, the median of the
+repeats is reported, and each thread count is measured under :func:`num_threads`. The first
+call of each backend (for Numba: JIT compile or cache load) is timed separately and never mixed
+into the steady-state numbers. The ``sgemm ceiling`` row is the throughput if the model's
+matrix products were all it did (NumPy's BLAS on the same batch): a physical upper bound.
 """
 
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .backends import available_backends
+from .backends import available_backends, num_threads
 from .mlp import MLP
+from .peers import PEERS, PeerUnavailable
 
 #: Reference models: name -> (layer sizes, hidden activation, output activation).
 MODELS = {
@@ -27,90 +30,175 @@ MODELS = {
 
 
 @dataclass
-class Result:
-    backend: str
-    model: str
-    dtype: str
-    first_call_ms: float
-    single_us: float  # median microseconds per one-sample predict
+class Row:
+    name: str  # backend name, peer name, or "sgemm ceiling"
+    kind: str  # "backend", "peer" or "ceiling"
+    threads: int
+    first_call_ms: float | None = None
+    single_us: float | None = None  # median microseconds per one-sample predict
     batch_samples_per_s: dict[int, float] = field(default_factory=dict)
 
 
-def _median_time(fn: Callable[[], object], calls: int) -> float:
-    """Seconds per call of ``fn`` over ``calls`` back-to-back calls."""
+def seconds_per_call(fn: Callable[[], object], calls: int) -> float:
     start = time.perf_counter()
     for _ in range(calls):
         fn()
     return (time.perf_counter() - start) / calls
 
 
+def _sgemm_ceiling(model: MLP, x: np.ndarray, repeats: int, target_s: float) -> float:
+    """Samples/s if only the model's matrix products ran (BLAS into preallocated outputs)."""
+    Ws = [np.asarray(model.params[f"W{i}"]) for i in range(1, len(model.activations) + 1)]
+    acts = [x] + [np.ones((len(x), W.shape[1]), dtype=x.dtype) for W in Ws]
+
+    def products():
+        for a, W, out in zip(acts, Ws, acts[1:]):
+            np.matmul(a, W, out=out)
+
+    calls = max(1, int(target_s / max(seconds_per_call(products, 2), 1e-9)))
+    return len(x) / min(seconds_per_call(products, calls) for _ in range(repeats))
+
+
 def run(
-    backends: Sequence[str] | None = None,
-    model: str = "M1",
+    model_name: str = "M1",
     dtype: str = "float32",
+    backends: Sequence[str] | None = None,
+    peers: Sequence[str] = (),
+    thread_counts: Sequence[int] = (1,),
     batches: Sequence[int] = (32, 256, 4096),
     repeats: int = 7,
     target_s: float = 0.05,
     progress: Callable[[str], None] = lambda s: None,
-) -> list[Result]:
-    """Measure ``model`` on each usable backend (all usable ones if ``backends`` is None)."""
-    usable = [name for name, reason in available_backends().items() if reason is None]
-    names = list(backends) if backends else usable
-    sizes, hidden, output = MODELS[model]
+) -> list[Row]:
+    """Measure the reference model on each backend (all usable ones if None) and each peer."""
+    names = list(backends) if backends else [n for n, r in available_backends().items() if r is None]
+    sizes, hidden, output = MODELS[model_name]
     rng = np.random.default_rng(0)
-    x_single = rng.random(sizes[0], dtype=np.float64).astype(dtype)
-    x_batches = {n: rng.random((n, sizes[0])).astype(dtype) for n in batches}
+    x_single = rng.random(sizes[0]).astype(dtype)
+    x_batch = {n: rng.random((n, sizes[0])).astype(dtype) for n in batches}
+    reference = MLP(sizes, hidden, output, backend="numpy", dtype=dtype, seed=0)
 
-    models, results = {}, {}
-    for name in names:
-        m = MLP(sizes, hidden, output, backend=name, dtype=dtype, seed=0)
-        start = time.perf_counter()
-        m.predict(x_single)
-        m.predict(x_batches[min(batches)] if batches else x_single)  # both code paths compiled
-        results[name] = Result(name, model, dtype, (time.perf_counter() - start) * 1e3, 0.0)
-        models[name] = m
-
-    def calls_for(fn):  # enough calls for ~target_s per measurement
-        once = _median_time(fn, 3)
-        return max(1, int(target_s / max(once, 1e-9)))
-
-    cases = [("single", None)] + [("batch", n) for n in batches]
-    for kind, n in cases:
-        x = x_single if n is None else x_batches[n]
-        plan = {name: calls_for(lambda m=models[name]: m.predict(x)) for name in names}
-        samples: dict[str, list[float]] = {name: [] for name in names}
-        for r in range(repeats):
-            progress(f"{kind} {'' if n is None else n} repeat {r + 1}/{repeats}")
+    rows: list[Row] = []
+    for threads in thread_counts:
+        with num_threads(threads):
+            impls: dict[str, Callable[[np.ndarray], Any]] = {}
             for name in names:
-                samples[name].append(_median_time(lambda m=models[name]: m.predict(x), plan[name]))
-        for name in names:
-            med = statistics.median(samples[name])
-            if n is None:
-                results[name].single_us = med * 1e6
-            else:
-                results[name].batch_samples_per_s[n] = n / med
-    return [results[name] for name in names]
+                model = MLP(sizes, hidden, output, backend=name, dtype=dtype, seed=0)
+                start = time.perf_counter()
+                model.predict(x_single)
+                for x in x_batch.values():
+                    model.predict(x)  # every code path compiled before timing starts
+                rows.append(Row(name, "backend", threads, first_call_ms=(time.perf_counter() - start) * 1e3))
+                impls[name] = model.predict
+            for peer in peers:
+                try:
+                    impls[peer] = PEERS[peer](reference, threads)
+                except PeerUnavailable as exc:
+                    progress(f"skipped peer {peer}: {exc}")
+                    continue
+                rows.append(Row(peer, "peer", threads))
+            by_name = {r.name: r for r in rows if r.threads == threads}
+            for n in [None, *batches]:
+                x = x_single if n is None else x_batch[n]
+                calls = {k: max(1, int(target_s / max(seconds_per_call(lambda f=f: f(x), 3), 1e-9))) for k, f in impls.items()}
+                samples: dict[str, list[float]] = {k: [] for k in impls}
+                for r in range(repeats):
+                    progress(f"{threads} thread(s), {'single sample' if n is None else f'batch {n}'}: repeat {r + 1}/{repeats}")
+                    for k, f in impls.items():
+                        samples[k].append(seconds_per_call(lambda f=f: f(x), calls[k]))
+                for k, times in samples.items():
+                    med = statistics.median(times)
+                    if n is None:
+                        by_name[k].single_us = med * 1e6
+                    else:
+                        by_name[k].batch_samples_per_s[n] = n / med
+            if batches:
+                progress(f"{threads} thread(s): sgemm ceiling")
+                ceiling = Row("sgemm ceiling", "ceiling", threads)
+                ceiling.batch_samples_per_s[max(batches)] = _sgemm_ceiling(reference, x_batch[max(batches)], repeats, target_s)
+                rows.append(ceiling)
+    return rows
 
 
-def format_table(results: Sequence[Result]) -> str:
-    """One row per backend: first call, single-sample latency, throughput per batch size."""
-    batches = sorted({n for r in results for n in r.batch_samples_per_s})
-    head = ["backend", "model", "dtype", "first call ms", "single us/call"] + [f"batch {n} samples/s" for n in batches]
-    rows = [
-        [r.backend, r.model, r.dtype, f"{r.first_call_ms:.0f}", f"{r.single_us:.1f}"]
-        + [f"{r.batch_samples_per_s[n]:,.0f}" for n in batches]
-        for r in results
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """One line per implementation and thread count."""
+    batches = sorted({n for r in rows for n in r.batch_samples_per_s})
+    head = ["implementation", "threads", "first call ms", "single us/call"] + [f"batch {n}/s" for n in batches]
+    body = [
+        [r.name, str(r.threads), _fmt(r.first_call_ms, ".0f"), _fmt(r.single_us, ".1f")]
+        + [_fmt(r.batch_samples_per_s.get(n), ",.0f") for n in batches]
+        for r in rows
     ]
-    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
-    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(row) for row in rows])
+    return _align(head, body)
 
 
-def to_json(results: Sequence[Result]) -> list[dict]:
-    return [asdict(r) for r in results]
+def format_ratios(rows: Sequence[Row]) -> str:
+    """Each backend against the best peer at the same thread count (>1: mlpkit is faster)."""
+    batches = sorted({n for r in rows for n in r.batch_samples_per_s})
+    head = ["backend", "threads", "single"] + [f"batch {n}" for n in batches]
+    body = []
+    for r in rows:
+        if r.kind != "backend":
+            continue
+        peers = [p for p in rows if p.kind == "peer" and p.threads == r.threads]
+        if not peers:
+            continue
+        line = [r.name, str(r.threads)]
+        singles = [p for p in peers if p.single_us]
+        best = min(singles, key=lambda p: p.single_us, default=None)
+        line.append(f"{best.single_us / r.single_us:.2f}x {best.name}" if best and r.single_us else "-")
+        for n in batches:
+            cands = [p for p in peers if n in p.batch_samples_per_s]
+            best = max(cands, key=lambda p: p.batch_samples_per_s[n], default=None)
+            ok = best and n in r.batch_samples_per_s
+            line.append(f"{r.batch_samples_per_s[n] / best.batch_samples_per_s[n]:.2f}x {best.name}" if ok else "-")
+        body.append(line)
+    ceilings = {(c.threads, n): v for c in rows if c.kind == "ceiling" for n, v in c.batch_samples_per_s.items()}
+    text = _align(head, body) if body else ""
+    fractions = [
+        f"{r.name} at {r.threads} thread(s), batch {n}: {r.batch_samples_per_s[n] / v:.2f}x the sgemm ceiling"
+        for r in rows if r.kind == "backend"
+        for (t, n), v in ceilings.items() if t == r.threads and n in r.batch_samples_per_s
+    ]
+    return "\n".join(filter(None, [text, *fractions]))
 
 
-def stderr_progress(message: str) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\r\x1b[K{message}")
-        sys.stderr.flush()
+def _align(head: list[str], body: list[list[str]]) -> str:
+    widths = [max(len(c) for c in col) for col in zip(head, *body)]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def to_json(rows: Sequence[Row]) -> list[dict]:
+    return [asdict(r) for r in rows]
+
+
+def plot(rows: Sequence[Row], path: str, title: str) -> None:
+    """Bar charts of single-sample latency and largest-batch throughput (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(f"--plot needs matplotlib ({exc}); pip install matplotlib") from exc
+    big = max((n for r in rows for n in r.batch_samples_per_s), default=None)
+    labels = [f"{r.name}\n{r.threads}T" for r in rows]
+    colors = {"backend": "tab:blue", "peer": "tab:gray", "ceiling": "tab:red"}
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(rows)), 4.5))
+    single = [r.single_us or 0 for r in rows]
+    axes[0].bar(labels, single, color=[colors[r.kind] for r in rows])
+    axes[0].set_title("single sample: us per predict (lower is better)")
+    if big:
+        axes[1].bar(labels, [r.batch_samples_per_s.get(big, 0) for r in rows], color=[colors[r.kind] for r in rows])
+        axes[1].set_title(f"batch {big}: samples/s (higher is better)")
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=7, rotation=45)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -16,6 +16,7 @@ from .base import (
     loss_name,
 )
 from .registry import BACKENDS, available_backends, get_backend, set_backend, use_backend
+from .threads import get_num_threads, num_threads, set_num_threads
 
 __all__ = [
     "ACTIVATIONS",
@@ -29,7 +30,10 @@ __all__ = [
     "available_backends",
     "dtype_name",
     "get_backend",
+    "get_num_threads",
+    "num_threads",
     "loss_name",
     "set_backend",
+    "set_num_threads",
     "use_backend",
 ]

@@ -92,6 +92,10 @@ class Ops(abc.ABC):
     def all_finite(self, x: Any) -> bool:
         """True if no element of ``x`` is NaN or +-Inf."""
 
+    @abc.abstractmethod
+    def concat(self, arrays: Sequence[Any]) -> Any:
+        """Stack (n_i, k) arrays along the first axis -> (sum n_i, k)."""
+
     # -- layers --------------------------------------------------------------------------
     @abc.abstractmethod
     def affine(self, x: Any, W: Any, b: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..kernels import numba_cpu as K
+from . import threads
 from .base import Layer
 from .numpy_backend import NumpyOps
 
@@ -56,6 +57,9 @@ class NumbaOps(NumpyOps):
     name = "numba"
     #: Batches of at most this many rows run the fused whole-network loop kernel.
     fused_max_rows = 4
+
+    def __init__(self) -> None:
+        threads.sync_numba()
 
     def all_finite(self, x: Any) -> bool:
         return bool(K.all_finite(x.reshape(-1)))

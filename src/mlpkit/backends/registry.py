@@ -15,6 +15,7 @@ import os
 import threading
 from typing import Iterator, Union
 
+from . import threads
 from .base import BackendUnavailable, Ops
 
 ENV_VAR = "MLPKIT_BACKEND"
@@ -61,6 +62,7 @@ def _load(name: str) -> Union[Ops, BackendUnavailable]:
             module, cls = target.split(":")
             try:
                 _loaded[name] = getattr(importlib.import_module(module), cls)()
+                threads.apply_env_once()
             except BackendUnavailable as exc:
                 _loaded[name] = exc
             except ImportError as exc:

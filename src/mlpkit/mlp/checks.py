@@ -104,6 +104,15 @@ def input_array(x: Any, n_features: int) -> Any:
     return arr
 
 
+def batch_size(value: Any, default: int) -> int:
+    """A chunk length for batched prediction: a positive integer, or None for ``default``."""
+    if value is None:
+        return default
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
+        return int(value)
+    raise ValueError(f"batch_size must be a positive integer or None; received {value!r}")
+
+
 def first_non_finite(x: np.ndarray) -> tuple[int, ...]:
     """Index of the first NaN/Inf in x (only called once a check has failed)."""
     return tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])

@@ -1,0 +1,63 @@
+"""Thread control: set_num_threads, num_threads(), MLPKIT_NUM_THREADS (BLAS via threadpoolctl)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import mlpkit
+from test_selection import PACKAGE_PARENT
+
+threadpoolctl = pytest.importorskip("threadpoolctl", reason="thread control needs threadpoolctl")
+
+
+def blas_threads():
+    return {i["internal_api"]: i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+
+def test_context_manager_limits_and_restores():
+    before = blas_threads()
+    with mlpkit.num_threads(1):
+        assert set(blas_threads().values()) == {1}
+        mlpkit.MLP([3, 2], backend="numpy").predict([1, 2, 3])
+    assert blas_threads() == before
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "two", None])
+def test_bad_thread_counts(bad):
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        mlpkit.set_num_threads(bad)
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        with mlpkit.num_threads(bad):
+            pass
+
+
+def test_env_var_applied_at_first_backend_use():
+    code = (
+        "import json, threadpoolctl, mlpkit\n"
+        "blas = lambda: sorted({i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'})\n"
+        "import numpy\n"
+        "before = blas(); mlpkit.get_backend('numpy'); print(json.dumps([before, blas()]))"
+    )
+    env = dict(os.environ, MLPKIT_NUM_THREADS=" 1 ", PYTHONPATH=PACKAGE_PARENT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    before, after = json.loads(done.stdout)
+    assert after == [1], (before, after)
+
+
+def test_bad_env_var():
+    env = dict(os.environ, MLPKIT_NUM_THREADS="lots", PYTHONPATH=PACKAGE_PARENT)
+    done = subprocess.run([sys.executable, "-c", "import mlpkit; mlpkit.get_backend('numpy')"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode != 0 and "MLPKIT_NUM_THREADS must be a positive integer; received 'lots'" in done.stderr
+
+
+def test_numba_follows_the_limit():
+    if mlpkit.available_backends()["numba"] is not None:
+        pytest.skip(mlpkit.available_backends()["numba"])
+    mlpkit.get_backend("numba")
+    with mlpkit.num_threads(1):
+        assert mlpkit.get_num_threads()["numba"] == 1
