@@ -82,7 +82,7 @@ class NumbaOps(NumpyOps):
         if x.shape[0] <= self.fused_max_rows:
             return K.forward_packed(x, net.buf, net.meta, net.width)
         for layer, code in zip(net.layers, net.codes):
-            z = x @ layer.W
+            z = x.dot(layer.W)
             K.bias_act_inplace(z, layer.b, code)
             x = z
         return x
