@@ -46,7 +46,7 @@ def test_activation_grad(backend, dtype, name, rng):
     g = rng.normal(size=z.shape)
     zb, gb = as_backend(backend, z, dtype), as_backend(backend, g, dtype)
     a = backend.activation(name, zb)
-    got = backend.to_numpy(backend.activation_grad(name, zb, a, gb))
+    got = backend.to_numpy(backend.activation_grad(name, a, gb))
     ref.assert_close(got, ref.activation_grad(name, z.astype(dtype), g.astype(dtype)), dtype, scale=np.abs(g))
 
 
@@ -103,6 +103,75 @@ def test_cross_entropy_from_logits_is_stable(backend, dtype):
     np.testing.assert_allclose(grad, [[1.0, 0.0, -1.0]], atol=1e-6)
 
 
+@pytest.mark.parametrize("name", [a for a in ACTIVATIONS if a != "step"])  # step: a last-bit flip at 0
+def test_dense_is_affine_then_activation(backend, dtype, name, rng):
+    for n in (2, 40):  # the fused loop kernel and the BLAS path of the numba backend
+        x, W, b = rng.normal(size=(n, 9)), rng.normal(size=(9, 6)), rng.normal(size=6)
+        got = backend.to_numpy(backend.dense(*(as_backend(backend, a, dtype) for a in (x, W, b)), name))
+        z = ref.f64(x.astype(dtype)) @ ref.f64(W.astype(dtype)) + b.astype(dtype)
+        ref.assert_close(got, ref.ACTIVATIONS[name](z), dtype, scale=np.abs(x) @ np.abs(W) + np.abs(b))
+
+
+def test_affine_backward(backend, dtype, rng):
+    x, W, d = rng.normal(size=(7, 5)), rng.normal(size=(5, 3)), rng.normal(size=(7, 3))
+    xb, Wb, db_ = (as_backend(backend, a, dtype) for a in (x, W, d))
+    dW, dbias = as_backend(backend, np.zeros((5, 3)), dtype), as_backend(backend, np.zeros(3), dtype)
+    dx = backend.affine_backward(xb, Wb, db_, dW, dbias)
+    xs, Ws, ds = (ref.f64(a.astype(dtype)) for a in (x, W, d))
+    ref.assert_close(backend.to_numpy(dW), xs.T @ ds, dtype, scale=np.abs(xs).T @ np.abs(ds))
+    ref.assert_close(backend.to_numpy(dbias), ds.sum(0), dtype, scale=np.abs(ds).sum(0))
+    ref.assert_close(backend.to_numpy(dx), ds @ Ws.T, dtype, scale=np.abs(ds) @ np.abs(Ws).T)
+    assert backend.affine_backward(xb, Wb, db_, dW, dbias, need_dx=False) is None
+
+
+def reference_update(rule, p, g, state, hyper):
+    """Float64 oracle of one optimizer step (Keras' formulas)."""
+    p, g = p.copy(), g.copy()
+    if rule == "sgd":
+        return p - hyper["lr"] * g
+    if rule == "adam":
+        m, v = state
+        m = hyper["beta1"] * m + (1 - hyper["beta1"]) * g
+        v = hyper["beta2"] * v + (1 - hyper["beta2"]) * g * g
+        return p - hyper["lr_t"] * m / (np.sqrt(v) + hyper["eps"])
+    if rule == "momentum":
+        (vel,) = state
+        vel = hyper["mu"] * vel - hyper["lr"] * g
+        return p + (hyper["mu"] * vel - hyper["lr"] * g if hyper["nesterov"] else vel)
+    if rule == "adagrad":
+        (acc,) = state
+        acc = acc + g * g
+        return p - hyper["lr"] * g / (np.sqrt(acc) + hyper["eps"])
+    if rule == "rmsprop":
+        (acc,) = state
+        acc = hyper["rho"] * acc + (1 - hyper["rho"]) * g * g
+        return p - hyper["lr"] * g / (np.sqrt(acc) + hyper["eps"])
+    raise KeyError(rule)
+
+
+@pytest.mark.parametrize(
+    "rule, hyper",
+    [
+        ("sgd", {"lr": 0.1}),
+        ("adam", {"lr_t": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-7}),
+        ("momentum", {"lr": 0.1, "mu": 0.9, "nesterov": False}),
+        ("momentum", {"lr": 0.1, "mu": 0.9, "nesterov": True}),
+        ("adagrad", {"lr": 0.1, "eps": 1e-7}),
+        ("rmsprop", {"lr": 0.01, "rho": 0.9, "eps": 1e-7}),
+    ],
+)
+def test_optimizer_updates(backend, dtype, rule, hyper, rng):
+    p0, g = rng.normal(size=50), rng.normal(size=50)
+    state0 = [np.abs(rng.normal(size=50)) for _ in range(2 if rule == "adam" else 1 if rule != "sgd" else 0)]
+    p = as_backend(backend, p0.copy(), dtype)  # updated in place: never the oracle's input
+    state = [as_backend(backend, s.copy(), dtype) for s in state0]
+    method = getattr(backend, f"{rule}_update")
+    method(p, as_backend(backend, g, dtype), *state, *hyper.values())
+    expect = reference_update(rule, p0.astype(dtype).astype(float), g.astype(dtype).astype(float),
+                              [s.astype(dtype).astype(float) for s in state0], hyper)
+    ref.assert_close(backend.to_numpy(p), expect, dtype, scale=1.0)
+
+
 def test_all_finite(backend, dtype):
     good = as_backend(backend, np.ones((3, 4)), dtype)
     assert backend.all_finite(good) is True
@@ -118,6 +187,8 @@ def test_dtype_is_preserved(backend, dtype, rng):
     for name in ACTIVATIONS:
         a = backend.activation(name, z)
         assert a.dtype == np.dtype(dtype), name
-        assert backend.activation_grad(name, z, a, z).dtype == np.dtype(dtype), name
+        assert backend.activation_grad(name, a, z).dtype == np.dtype(dtype), name
+        W, b = as_backend(backend, np.ones((4, 2)), dtype), as_backend(backend, np.zeros(2), dtype)
+        assert backend.dense(z, W, b, name).dtype == np.dtype(dtype), name
     for name in LOSSES:
         assert backend.loss_grad(name, backend.activation("softmax", z), z).dtype == np.dtype(dtype), name

@@ -106,8 +106,59 @@ class Ops(abc.ABC):
         """Elementwise activation of z (n, k); ``softmax`` is row-wise and max-subtracted."""
 
     @abc.abstractmethod
-    def activation_grad(self, name: str, z: Any, a: Any, upstream: Any) -> Any:
-        """dL/dz (n, k) given pre-activation z, output a = activation(z) and dL/da ``upstream``."""
+    def activation_grad(self, name: str, a: Any, upstream: Any) -> Any:
+        """dL/dz (n, k) given the output a = activation(z) and dL/da ``upstream``.
+
+        Every built-in activation's derivative is a function of its output (relu: a > 0 iff
+        z > 0; sigmoid: a (1 - a); tanh: 1 - a^2; softmax: a * (g - sum(g a))), so training
+        keeps only the activations."""
+
+    def dense(self, x: Any, W: Any, b: Any, activation: str) -> Any:
+        """One layer, activation(x @ W + b): (n, in) -> (n, out); backends may fuse it."""
+        return self.activation(activation, self.affine(x, W, b))
+
+    def affine_backward(self, x: Any, W: Any, delta: Any, dW: Any, db: Any, need_dx: bool = True) -> Any:
+        """Backward of x @ W + b given delta = dL/dz (n, out): writes dW (in, out) = x.T @ delta
+        and db (out,) = delta summed over rows into the given arrays; returns dL/dx (n, in)
+        = delta @ W.T, or None if not ``need_dx``."""
+        dW[...] = x.T.dot(delta)
+        db[...] = delta.sum(axis=0)
+        return delta.dot(W.T) if need_dx else None
+
+    # -- optimizer updates, in place on flat parameter/gradient/state arrays ---------------
+    # Defaults use array operators only (NumPy and CuPy alike); backends may fuse them.
+    def sgd_update(self, p: Any, g: Any, lr: float) -> None:
+        """p -= lr g."""
+        p -= lr * g
+
+    def momentum_update(self, p: Any, g: Any, vel: Any, lr: float, mu: float, nesterov: bool) -> None:
+        """vel = mu vel - lr g; p += vel (Nesterov: p += mu vel - lr g), as Keras' SGD."""
+        vel *= mu
+        vel -= lr * g
+        if nesterov:
+            p += mu * vel - lr * g
+        else:
+            p += vel
+
+    def adagrad_update(self, p: Any, g: Any, acc: Any, lr: float, eps: float) -> None:
+        """acc += g^2; p -= lr g / (sqrt(acc) + eps)."""
+        acc += g * g
+        p -= lr * g / (acc**0.5 + eps)
+
+    def rmsprop_update(self, p: Any, g: Any, acc: Any, lr: float, rho: float, eps: float) -> None:
+        """acc = rho acc + (1 - rho) g^2; p -= lr g / (sqrt(acc) + eps)."""
+        acc *= rho
+        acc += (1 - rho) * g * g
+        p -= lr * g / (acc**0.5 + eps)
+
+    def adam_update(self, p: Any, g: Any, m: Any, v: Any, lr_t: float, beta1: float, beta2: float, eps: float) -> None:
+        """m, v moving averages of g, g^2; p -= lr_t m / (sqrt(v) + eps). ``lr_t`` carries the
+        bias correction lr sqrt(1 - beta2^t) / (1 - beta1^t) (Keras' form)."""
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g * g
+        p -= lr_t * m / (v**0.5 + eps)
 
     # -- losses (mean over the batch) ----------------------------------------------------
     @abc.abstractmethod

@@ -27,7 +27,6 @@ class PackedNet:
     """A network laid out for the fused kernels (see :mod:`mlpkit.kernels.numba_cpu`)."""
 
     layers: tuple[Layer, ...]
-    codes: tuple[int, ...]
     buf: np.ndarray  # every W.T (out, in) row-major and b, end to end, model dtype
     meta: np.ndarray  # (n_layers, 5) int64: w_offset, b_offset, n_in, n_out, code
     width: int  # widest layer output, the scratch size
@@ -44,7 +43,6 @@ def pack(layers: Sequence[Layer]) -> PackedNet:
     meta = np.array(rows, dtype=np.int64).reshape(-1, K.META_COLUMNS)
     return PackedNet(
         layers=tuple(layers),
-        codes=tuple(int(c) for c in meta[:, 4]),
         buf=np.ascontiguousarray(np.concatenate(parts)),
         meta=meta,
         width=int(meta[:, 3].max()),
@@ -72,8 +70,22 @@ class NumbaOps(NumpyOps):
     def activation(self, name: str, z: Any) -> np.ndarray:
         return K.activation(z, K.ACTIVATION_CODES[name])
 
-    def activation_grad(self, name: str, z: Any, a: Any, upstream: Any) -> np.ndarray:
-        return K.activation_grad(z, a, upstream, K.ACTIVATION_CODES[name])
+    def activation_grad(self, name: str, a: Any, upstream: Any) -> np.ndarray:
+        return K.activation_grad(a, upstream, K.ACTIVATION_CODES[name])
+
+    def dense(self, x: Any, W: Any, b: Any, activation: str) -> np.ndarray:
+        code = K.ACTIVATION_CODES[activation]
+        if x.shape[0] <= self.fused_max_rows:
+            return K.affine_act(x, W, b, code)
+        z = x.dot(W)
+        K.bias_act_inplace(z, b, code)
+        return z
+
+    def adam_update(self, p, g, m, v, lr_t, beta1, beta2, eps) -> None:
+        K.adam_update(p, g, m, v, lr_t, beta1, beta2, eps)
+
+    def sgd_update(self, p, g, lr) -> None:
+        K.sgd_update(p, g, lr)
 
     def prepare(self, layers: Sequence[Layer]) -> PackedNet:
         return pack(layers)
@@ -81,10 +93,8 @@ class NumbaOps(NumpyOps):
     def forward(self, x: Any, net: PackedNet) -> np.ndarray:
         if x.shape[0] <= self.fused_max_rows:
             return K.forward_packed(x, net.buf, net.meta, net.width)
-        for layer, code in zip(net.layers, net.codes):
-            z = x.dot(layer.W)
-            K.bias_act_inplace(z, layer.b, code)
-            x = z
+        for layer in net.layers:
+            x = self.dense(x, layer.W, layer.b, layer.activation)
         return x
 
     def forward_one(self, x: Any, net: PackedNet) -> np.ndarray:

@@ -73,15 +73,15 @@ _ACTIVATIONS = {
     "softmax": softmax,
 }
 
-# dL/dz from (z, a, upstream = dL/da); the step function's derivative is 0 wherever it exists.
+# dL/dz from the output a and upstream g = dL/da; step's derivative is 0 wherever it exists.
 _ACTIVATION_GRADS = {
-    "identity": lambda z, a, g: g,
-    "step": lambda z, a, g: np.zeros_like(g),
-    "sigmoid": lambda z, a, g: g * a * (1 - a),
-    "tanh": lambda z, a, g: g * (1 - a * a),
-    "relu": lambda z, a, g: np.where(z > 0, g, 0),
-    "leaky_relu": lambda z, a, g: np.where(z > 0, g, g * LEAKY_SLOPE),
-    "softmax": lambda z, a, g: a * (g - (g * a).sum(axis=1, keepdims=True)),
+    "identity": lambda a, g: g,
+    "step": lambda a, g: np.zeros_like(g),
+    "sigmoid": lambda a, g: g * a * (1 - a),
+    "tanh": lambda a, g: g * (1 - a * a),
+    "relu": lambda a, g: np.where(a > 0, g, 0),
+    "leaky_relu": lambda a, g: np.where(a > 0, g, g * LEAKY_SLOPE),
+    "softmax": lambda a, g: a * (g - (g * a).sum(axis=1, keepdims=True)),
 }
 
 
@@ -138,8 +138,15 @@ class NumpyOps(Ops):
     def activation(self, name: str, z: Any) -> np.ndarray:
         return _ACTIVATIONS[name](z)
 
-    def activation_grad(self, name: str, z: Any, a: Any, upstream: Any) -> np.ndarray:
-        return _ACTIVATION_GRADS[name](z, a, upstream)
+    def activation_grad(self, name: str, a: Any, upstream: Any) -> np.ndarray:
+        return _ACTIVATION_GRADS[name](a, upstream)
+
+    def dense(self, x: Any, W: Any, b: Any, activation: str) -> np.ndarray:
+        z = x.dot(W)
+        z += b
+        act = _ACTIVATIONS_INPLACE.get(activation) or _ACTIVATIONS[activation]
+        with np.errstate(over="ignore") if activation == "sigmoid" else _NO_CONTEXT:
+            return act(z)
 
     def loss(self, name: str, y: Any, t: Any) -> float:
         return _LOSSES[name](y, t)

@@ -310,8 +310,8 @@ def activation(z, code):
 
 
 @_jit
-def activation_grad(z, a, g, code):
-    """dL/dz (n, k) from pre-activation z, output a and upstream g = dL/da (all (n, k))."""
+def activation_grad(a, g, code):
+    """dL/dz (n, k) from the output a = activation(z) and upstream g = dL/da (both (n, k))."""
     n, k = g.shape
     d = np.empty_like(g)
     for r in range(n):
@@ -329,10 +329,10 @@ def activation_grad(z, a, g, code):
                 d[r, j] = g[r, j] * (1 - a[r, j] * a[r, j])
         elif code == RELU:
             for j in range(k):
-                d[r, j] = g[r, j] if z[r, j] > 0 else 0.0
+                d[r, j] = g[r, j] if a[r, j] > 0 else 0.0
         elif code == LEAKY_RELU:
             for j in range(k):
-                d[r, j] = g[r, j] if z[r, j] > 0 else g[r, j] * LEAKY_SLOPE
+                d[r, j] = g[r, j] if a[r, j] > 0 else g[r, j] * LEAKY_SLOPE
         elif code == STEP:
             for j in range(k):
                 d[r, j] = 0.0
@@ -340,6 +340,26 @@ def activation_grad(z, a, g, code):
             for j in range(k):
                 d[r, j] = g[r, j]
     return d
+
+
+# -- optimizer updates on flat arrays, in place (one pass instead of ~8 array operations) ------
+@_jit
+def adam_update(p, g, m, v, lr_t, beta1, beta2, eps):
+    """Adam step: m, v moving averages of g, g^2; p -= lr_t m / (sqrt(v) + eps). 1-D arrays."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        mi = beta1 * m[i] + (1.0 - beta1) * gi
+        vi = beta2 * v[i] + (1.0 - beta2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= lr_t * mi / (math.sqrt(vi) + eps)
+
+
+@_jit
+def sgd_update(p, g, lr):
+    """p -= lr g for 1-D arrays."""
+    for i in range(p.shape[0]):
+        p[i] -= lr * g[i]
 
 
 @_jit_dot
