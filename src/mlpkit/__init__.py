@@ -21,12 +21,23 @@ from .backends import (
     set_num_threads,
     use_backend,
 )
+from .mlp import SGD, AdaGrad, Adam, History, Momentum, Nesterov, Optimizer, RMSprop, gradient_check, numerical_gradient
 from .mlp import MLP
 
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "MLP",
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "History",
+    "Momentum",
+    "Nesterov",
+    "Optimizer",
+    "RMSprop",
+    "gradient_check",
+    "numerical_gradient",
     "BackendUnavailable",
     "Ops",
     "__version__",

@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..backends import Layer, Ops, activation_name, dtype_name, get_backend
-from . import checks
+from . import backprop, checks, training
 from .init import init_weight
+from .optimizers import Optimizer, get_optimizer
+from .training import History
 
 
 class MLP:
@@ -62,11 +64,28 @@ class MLP:
         ops = get_backend(backend)
         self._ops = ops
         self._dtype = dtype
-        self._layers = tuple(
-            Layer(ops.asarray(W, dtype), ops.asarray(b, dtype), a) for W, b, a in zip(Ws, bs, acts)
-        )
-        self._net = ops.prepare(self._layers)
+        # Every W and b is a view into one flat buffer, so an optimizer step is one pass
+        # over all parameters; ``_views`` slices any flat array the same way.
+        flat = np.concatenate([a.ravel() for pair in zip(Ws, bs) for a in pair])
+        self._flat = ops.asarray(flat, dtype)
+        self._shapes = tuple(shape for W in Ws for shape in (W.shape, W.shape[1:]))
+        views = self._views(self._flat)
+        self._layers = tuple(Layer(W, b, a) for W, b, a in zip(views[0::2], views[1::2], acts))
         self._n_in = Ws[0].shape[0]
+        self._refresh()
+
+    def _views(self, flat: Any) -> list[Any]:
+        """W1, b1, W2, b2, ... as views of a flat array laid out like the parameters."""
+        out, offset = [], 0
+        for shape in self._shapes:
+            size = int(np.prod(shape))
+            out.append(flat[offset : offset + size].reshape(shape))
+            offset += size
+        return out
+
+    def _refresh(self) -> None:
+        """Rebuild the backend's packed network after the parameters changed (training)."""
+        self._net = self._ops.prepare(self._layers)
 
     # -- inference ---------------------------------------------------------------------------
     #: Batches longer than this are predicted in chunks of this many rows (measured on M1,
@@ -114,6 +133,70 @@ class MLP:
         """Index of the largest output: an integer for one sample, (batch,) for a batch."""
         return self.predict(x, **kwargs).argmax(axis=-1)
 
+    # -- training --------------------------------------------------------------------------------
+    def loss(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> float:
+        """Mean loss over the rows of x (n, n_features) against labels (n,) or targets (n, n_out)."""
+        xb, tb, name = self._training_batch(x, t, loss)
+        acts, z = backprop.forward_cached(self._ops, self._layers, xb)
+        return backprop.loss_and_delta(self._ops, self._layers[-1].activation, acts[-1], z, tb, name, need_delta=False)[0]
+
+    def gradients(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> dict[str, np.ndarray]:
+        """dLoss/dparam for every parameter, named like :attr:`params` (NumPy arrays)."""
+        xb, tb, name = self._training_batch(x, t, loss)
+        ops = self._ops
+        acts, z = backprop.forward_cached(ops, self._layers, xb)
+        _, delta = backprop.loss_and_delta(ops, self._layers[-1].activation, acts[-1], z, tb, name)
+        flat = ops.asarray(np.zeros(self._flat.shape), self._dtype)
+        views = self._views(flat)
+        backprop.backward(ops, self._layers, xb, acts, delta, views)
+        return {key: ops.to_numpy(v) for key, v in zip(self.params, views)}
+
+    def _training_batch(self, x: Any, t: Any, loss: str):
+        X = training.inputs(x, self._n_in)
+        T = training.targets(t, len(X), self.layer_sizes[-1])
+        return self._ops.asarray(X, self._dtype), self._ops.asarray(T, self._dtype), training.fit_loss(loss)
+
+    def fit(
+        self,
+        x: Any,
+        t: Any,
+        epochs: int = 10,
+        batch_size: int = 32,
+        optimizer: str | Optimizer = "adam",
+        lr: float | None = None,
+        loss: str = "cross_entropy",
+        validation_data: tuple[Any, Any] | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        verbose: bool = True,
+        callbacks: Sequence[Callable[[int, dict], Any]] | None = None,
+        *,
+        schedule: str | Callable[[int], float] | None = None,
+        weight_decay: float = 0.0,
+        early_stopping: int | None = None,
+    ) -> History:
+        """Train with mini-batch backprop; returns the per-epoch :class:`History`.
+
+        x (n, n_features); t integer labels (n,) or one-hot/dense targets (n, n_out).
+        ``optimizer``: sgd, momentum, nesterov, adagrad, rmsprop, adam, or an Optimizer.
+        ``schedule``: constant, step, exponential, cosine (over all steps) or step -> multiplier.
+        ``weight_decay``: L2 on the weights (not the biases). ``early_stopping=k``: stop after k
+        epochs without a lower validation loss and keep the best weights. A callback
+        ``cb(epoch, logs)`` returning True stops training. Everything is checked before the
+        first step; ``seed`` makes the shuffling reproducible.
+        """
+        opt = get_optimizer(optimizer, lr, schedule)
+        return training.run(
+            self, x, t, epochs=epochs, batch_size=batch_size, optimizer=opt, loss=training.fit_loss(loss),
+            validation_data=validation_data, shuffle=shuffle, seed=seed, verbose=verbose,
+            callbacks=list(callbacks or ()), weight_decay=weight_decay, early_stopping=early_stopping,
+        )
+
+    def evaluate(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> tuple[float, float]:
+        """(mean loss, accuracy) on x with labels or targets t."""
+        X = training.inputs(x, self._n_in)
+        return training.evaluate(self, X, training.targets(t, len(X), self.layer_sizes[-1]), training.fit_loss(loss))
+
     # -- description ---------------------------------------------------------------------------
     @property
     def backend(self) -> str:
@@ -146,8 +229,15 @@ class MLP:
                 out[key] = view
         return out
 
+    def astype(self, dtype: Any) -> "MLP":
+        """A copy of this model in another dtype (same backend)."""
+        return self._copy(self._ops, dtype)
+
     def to_backend(self, backend: str | Ops) -> "MLP":
         """A copy of this model on another backend (same dtype and parameters)."""
+        return self._copy(backend, self._dtype)
+
+    def _copy(self, backend: str | Ops, dtype: Any) -> "MLP":
         p = self.params
         n = len(self._layers)
         return MLP.from_arrays(
@@ -155,7 +245,7 @@ class MLP:
             [p[f"b{i}"] for i in range(1, n + 1)],
             self.activations,
             backend=backend,
-            dtype=self._dtype,
+            dtype=dtype,
         )
 
     def __repr__(self) -> str:

@@ -1,0 +1,196 @@
+"""The training loop behind ``MLP.fit``: data checks, mini-batches, History, progress, stopping."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..backends import loss_name
+from . import backprop, checks
+
+FIT_LOSSES = ("cross_entropy", "mse")
+
+
+@dataclass
+class History:
+    """Per-epoch training record (lists indexed by epoch), plus the loss of every iteration."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)  # seconds per epoch
+    batch_loss: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def fit_loss(loss: Any) -> str:
+    name = loss_name(loss)
+    if name not in FIT_LOSSES:
+        raise ValueError(f"loss must be one of {list(FIT_LOSSES)}; received {loss!r}")
+    return name
+
+
+def targets(t: Any, n_rows: int, n_out: int, what: str = "t") -> np.ndarray:
+    """Integer labels (n,) in [0, n_out) -> one-hot float64; or dense targets (n, n_out) checked."""
+    arr = np.asarray(t)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{what} must hold integer labels or numeric targets; received dtype {arr.dtype}")
+    if arr.ndim == 1:
+        if len(arr) != n_rows:
+            raise ValueError(f"{what} has {len(arr)} labels but x has {n_rows} rows")
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise ValueError(f"{what}: 1-D targets must be integer class labels; received non-integer values")
+            arr = arr.astype(np.int64)
+        bad = (arr < 0) | (arr >= n_out)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{what}[{i}] = {arr[i]} is not a class label: expected 0 <= label < {n_out}")
+        return np.eye(n_out)[arr]
+    if arr.shape != (n_rows, n_out):
+        raise ValueError(f"{what} must be labels of shape ({n_rows},) or targets of shape ({n_rows}, {n_out}); received shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what} contains NaN or Inf (first at index {checks.first_non_finite(arr)})")
+    return arr
+
+
+def inputs(x: Any, n_features: int, what: str = "x") -> np.ndarray:
+    """A 2-D finite numeric training input of n_features columns."""
+    arr = checks.input_array(x, n_features)
+    if arr.ndim != 2:
+        raise ValueError(f"{what} must be 2-D (n_samples, {n_features}); received shape {arr.shape}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{what} contains NaN or Inf (first at index {checks.first_non_finite(arr)})")
+    return arr
+
+
+class Progress:
+    """A one-line progress bar on a terminal; one summary line per epoch when verbose."""
+
+    def __init__(self, verbose: bool, epochs: int, steps: int, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.verbose = verbose
+        self.bar = verbose and self.stream.isatty()
+        self.epochs, self.steps = epochs, steps
+        self._last = 0.0
+
+    def batch(self, epoch: int, step: int, loss: float) -> None:
+        now = time.perf_counter()
+        if self.bar and (now - self._last > 0.1 or step == self.steps):
+            self._last = now
+            done = int(30 * step / self.steps)
+            self.stream.write(f"\r\x1b[Kepoch {epoch}/{self.epochs} [{'=' * done}{' ' * (30 - done)}] {step}/{self.steps} loss {loss:.4f}")
+            self.stream.flush()
+
+    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.bar:
+            self.stream.write("\r\x1b[K")
+        if self.verbose:
+            parts = [f"{k} {v:.4f}" for k, v in logs.items() if k not in ("time", "lr")]
+            print(f"epoch {epoch}/{self.epochs}  " + "  ".join(parts) + f"  lr {logs['lr']:.2e}  {logs['time']:.1f}s", file=self.stream)
+
+
+Callback = Callable[[int, dict], Any]
+
+
+def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, shuffle, seed, verbose,
+        callbacks: Sequence[Callback], weight_decay: float, early_stopping: int | None) -> History:
+    """Train ``model`` in place; see ``MLP.fit``."""
+    ops, dtype = model._ops, model._dtype
+    n_out = model.layer_sizes[-1]
+    X = inputs(x, model.layer_sizes[0])
+    T = targets(t, len(X), n_out)
+    val = None
+    if validation_data is not None:
+        if len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (x_val, t_val)")
+        xv = inputs(validation_data[0], model.layer_sizes[0], "validation x")
+        val = (xv, targets(validation_data[1], len(xv), n_out, "validation t"))
+    if early_stopping is not None and val is None:
+        raise ValueError("early_stopping needs validation_data to monitor")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; received {value!r}")
+    if not (weight_decay >= 0):
+        raise ValueError(f"weight_decay must be >= 0; received {weight_decay!r}")
+
+    Xb, Tb = ops.asarray(X, dtype), ops.asarray(T, dtype)
+    steps = -(-len(X) // batch_size)
+    grads_flat = ops.asarray(np.zeros(model._flat.shape), dtype)
+    grads = model._views(grads_flat)
+    optimizer.start(ops, model._flat, dtype, epochs * steps)
+    rng = np.random.default_rng(seed)
+    history, progress = History(), Progress(verbose, epochs, steps)
+    best = (np.inf, None, 0)  # (val loss, parameters, epochs since it improved)
+    labels = T.argmax(axis=1)
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
+        total, correct = 0.0, 0
+        for step in range(steps):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            xb, tb = Xb[idx], Tb[idx]
+            acts, z = backprop.forward_cached(ops, model._layers, xb)
+            value, delta = backprop.loss_and_delta(ops, model._layers[-1].activation, acts[-1], z, tb, loss)
+            backprop.backward(ops, model._layers, xb, acts, delta, grads)
+            if weight_decay:
+                value += backprop.add_weight_decay(model._layers, grads, weight_decay)
+            optimizer.step(ops, model._flat, grads_flat)
+            if not np.isfinite(value):
+                raise FloatingPointError(f"loss became {value} at epoch {epoch}, step {step + 1}: lower the learning rate")
+            history.batch_loss.append(value)
+            total += value * len(idx)
+            correct += int((ops.to_numpy(acts[-1]).argmax(axis=1) == labels[idx]).sum())
+            progress.batch(epoch, step + 1, value)
+        model._refresh()
+        logs = {"loss": total / len(X), "accuracy": correct / len(X)}
+        if val is not None:
+            logs["val_loss"], logs["val_accuracy"] = evaluate(model, val[0], val[1], loss)
+        logs["lr"] = optimizer.current_lr()
+        logs["time"] = time.perf_counter() - start
+        for key, value in logs.items():
+            getattr(history, key).append(value)
+        progress.epoch(epoch, logs)
+        stop = any(cb(epoch, dict(logs)) is True for cb in callbacks)
+        if early_stopping is not None:
+            if logs["val_loss"] < best[0]:
+                best = (logs["val_loss"], ops.to_numpy(model._flat).copy(), 0)
+            else:
+                best = (best[0], best[1], best[2] + 1)
+                if best[2] >= early_stopping:
+                    stop = True
+        if stop:
+            history.stopped_early = True
+            break
+    if early_stopping is not None and best[1] is not None:
+        model._flat[...] = ops.asarray(best[1], dtype)  # restore the best epoch's weights
+        model._refresh()
+    return history
+
+
+def evaluate(model, x, t, loss: str, batch_size: int = 4096) -> tuple[float, float]:
+    """(mean loss, accuracy) of ``model`` on checked x and one-hot/dense t, in chunks."""
+    ops = model._ops
+    total, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb = ops.asarray(x[i : i + batch_size], model._dtype)
+        tb = ops.asarray(t[i : i + batch_size], model._dtype)
+        acts, z = backprop.forward_cached(ops, model._layers, xb)
+        value, _ = backprop.loss_and_delta(ops, model._layers[-1].activation, acts[-1], z, tb, loss, need_delta=False)
+        total += value * len(xb)
+        correct += int((ops.to_numpy(acts[-1]).argmax(axis=1) == t[i : i + batch_size].argmax(axis=1)).sum())
+    return total / len(x), correct / len(x)
