@@ -69,3 +69,12 @@ def _clean_backend_choice(monkeypatch):
     monkeypatch.delenv("MLPKIT_BACKEND", raising=False)
     yield
     mlpkit.set_backend(None)
+
+
+@pytest.fixture(scope="session")
+def mnist_train_test():
+    if not MNIST_DIR.is_dir():
+        pytest.skip(f"MNIST files not found at {MNIST_DIR} (the shared data folder beside the repository)")
+    from mlpkit.datasets import load_mnist
+
+    return load_mnist(MNIST_DIR)

@@ -72,3 +72,40 @@ def test_asv_suite_runs_in_quick_mode(tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "failed" not in output.lower(), output
+
+
+def test_train_on_npz_saves_model_and_curves(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    import numpy as np
+
+    import mlpkit
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=3, size=(3, 4))
+    labels = rng.integers(0, 3, 200)
+    np.savez(tmp_path / "d.npz", x=centers[labels] + rng.normal(size=(200, 4)), t=labels,
+             x_val=centers[labels[:50]], t_val=labels[:50])
+    out, png = tmp_path / "m.npz", tmp_path / "curves.png"
+    argv = ["train", "--data", str(tmp_path / "d.npz"), "--arch", "4,8,3", "--activation", "tanh", "--epochs", "5",
+            "--lr", "0.01", "--backend", "numpy", "--out", str(out), "--plot", str(png)]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("epoch ") == 5 and "val_accuracy" in err
+    model = mlpkit.load(out)
+    assert model.metadata["recipe"]["epochs"] == 5 and model.metadata["final"]["val_accuracy"] > 0.9
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_on_csv(tmp_path, capsys):
+    import numpy as np
+
+    rows = np.column_stack([np.arange(40) % 2, np.arange(40) % 2 + np.random.default_rng(0).normal(scale=0.1, size=40)])
+    np.savetxt(tmp_path / "d.csv", rows, delimiter=",", header="label,x", comments="")
+    argv = ["train", "--data", str(tmp_path / "d.csv"), "--skip-rows", "1", "--arch", "1,4,2", "--epochs", "2",
+            "--backend", "numpy"]
+    assert cli.main(argv) == 0
+
+
+def test_train_errors_are_reported(tmp_path, capsys):
+    assert cli.main(["train", "--data", str(tmp_path / "nope.txt")]) == 2
+    assert "--data must be 'mnist', a .npz or a .csv" in capsys.readouterr().err

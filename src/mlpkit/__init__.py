@@ -23,11 +23,19 @@ from .backends import (
 )
 from .mlp import SGD, AdaGrad, Adam, History, Momentum, Nesterov, Optimizer, RMSprop, gradient_check, numerical_gradient
 from .mlp import MLP
+from .mlp.io import ModelFormatError, load, save
+from .mlp.plotting import plot_history
+from .pretrained import load_pretrained
 
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "MLP",
+    "ModelFormatError",
+    "load",
+    "load_pretrained",
+    "plot_history",
+    "save",
     "SGD",
     "AdaGrad",
     "Adam",

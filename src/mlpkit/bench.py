@@ -20,12 +20,13 @@ import numpy as np
 
 from .backends import available_backends, num_threads
 from .mlp import MLP
-from .peers import PEERS, PeerUnavailable
+from .peers import PEERS, TRAIN_PEERS, PeerUnavailable
 
 #: Reference models: name -> (layer sizes, hidden activation, output activation).
 MODELS = {
     "M1": ((784, 50, 100, 10), "sigmoid", "softmax"),
     "M2": ((784, 512, 512, 10), "relu", "softmax"),
+    "T1": ((784, 50, 10), "sigmoid", "softmax"),  # the Keras / TwoLayerNet MNIST net
 }
 
 
@@ -120,6 +121,53 @@ def run(
     return rows
 
 
+def run_train(
+    model_name: str = "T1",
+    backends: Sequence[str] | None = None,
+    peers: Sequence[str] = (),
+    batches: Sequence[int] = (32, 128),
+    samples: int = 15000,
+    threads: int = 1,
+    repeats: int = 3,
+    progress: Callable[[str], None] = lambda s: None,
+) -> list[Row]:
+    """Training throughput (samples/s over one epoch of ``samples`` rows, Adam, float32) per
+    backend and training peer, interleaved, median of ``repeats``. The data are uniform random
+    MNIST-shaped rows and labels: the speed of these kernels does not depend on the values."""
+    names = list(backends) if backends else [n for n, r in available_backends().items() if r is None]
+    sizes, hidden, output = MODELS[model_name]
+    rng = np.random.default_rng(0)
+    x = rng.random((samples, sizes[0])).astype(np.float32)
+    labels = rng.integers(0, sizes[-1], samples)
+    rows = []
+    with num_threads(threads):
+        for batch in batches:
+            epochs: dict[str, Callable[[], Any]] = {}
+            for name in names:
+                model = MLP(sizes, hidden, output, backend=name, seed=0)
+                model.fit(x[: 4 * batch], labels[: 4 * batch], epochs=1, batch_size=batch, verbose=False)  # compile
+                epochs[name] = lambda m=model: m.fit(x, labels, epochs=1, batch_size=batch, verbose=False, seed=0)
+            for peer in peers:
+                try:
+                    train = TRAIN_PEERS[peer](MLP(sizes, hidden, output, backend="numpy", seed=0), threads, batch)
+                except PeerUnavailable as exc:
+                    progress(f"skipped peer {peer}: {exc}")
+                    continue
+                epochs[peer] = lambda f=train: f(x, labels)
+            times: dict[str, list[float]] = {k: [] for k in epochs}
+            for r in range(repeats):
+                progress(f"training, batch {batch}: repeat {r + 1}/{repeats}")
+                for k, epoch in epochs.items():
+                    times[k].append(seconds_per_call(epoch, 1))
+            for k, ts in times.items():
+                row = next((r for r in rows if r.name == k), None)
+                if row is None:
+                    row = Row(k, "backend" if k in names else "peer", threads)
+                    rows.append(row)
+                row.batch_samples_per_s[batch] = samples / statistics.median(ts)
+    return rows
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -165,6 +213,17 @@ def format_ratios(rows: Sequence[Row]) -> str:
         for (t, n), v in ceilings.items() if t == r.threads and n in r.batch_samples_per_s
     ]
     return "\n".join(filter(None, [text, *fractions]))
+
+
+def format_peer_ratios(rows: Sequence[Row]) -> str:
+    """Each backend's throughput divided by each peer's, per batch size (>1: mlpkit is faster)."""
+    lines = []
+    for r in (r for r in rows if r.kind == "backend"):
+        for p in (p for p in rows if p.kind == "peer" and p.threads == r.threads):
+            shared = sorted(set(r.batch_samples_per_s) & set(p.batch_samples_per_s))
+            ratios = ", ".join(f"batch {n} {r.batch_samples_per_s[n] / p.batch_samples_per_s[n]:.2f}x" for n in shared)
+            lines.append(f"{r.name} / {p.name}: {ratios}")
+    return "\n".join(lines)
 
 
 def _align(head: list[str], body: list[list[str]]) -> str:

@@ -43,6 +43,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(f"skipped {name}: {reasons[name]}", file=sys.stderr)
     threads = args.threads or sorted({1, os.cpu_count() or 1})
     repeats, target = (3, 0.005) if args.quick else (args.repeats, 0.1)
+    if args.train:
+        return _bench_train(args, names, threads)
     peers = list(bench.PEERS) if args.peers else []
     sizes = bench.MODELS[args.model][0]
     print(f"mlpkit {__version__} bench: {args.model} {'-'.join(map(str, sizes))} {args.dtype}; "
@@ -62,6 +64,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.plot:
         bench.plot(rows, args.plot, f"mlpkit {__version__}: {args.model} {args.dtype}")
         print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _bench_train(args: argparse.Namespace, names: list[str], threads: list[int]) -> int:
+    model = args.model if args.model != "M1" else "T1"
+    peers = list(bench.TRAIN_PEERS) if args.peers else []
+    samples, repeats = (2000, 1) if args.quick else (15000, max(3, args.repeats // 2))
+    batches = args.batches if args.batches != [32, 256, 4096] else [32, 128]
+    print(f"mlpkit {__version__} bench --train: {model} {'-'.join(map(str, bench.MODELS[model][0]))} float32, Adam, "
+          f"one epoch of {samples} rows, thread(s) {threads[0]}; backends {', '.join(names)}; "
+          f"peers {', '.join(peers) or 'none (--peers)'}", file=sys.stderr)
+    rows = bench.run_train(model, names, peers, batches, samples, threads[0], repeats, _progress)
+    _progress("")
+    print("training throughput, samples/s:")
+    print(bench.format_table(rows))
+    if peers:
+        print()
+        print(bench.format_peer_ratios(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"mlpkit": __version__, "model": model, "training": True, "rows": bench.to_json(rows)}, f, indent=2)
     return 0
 
 
@@ -119,6 +142,85 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_training_data(args: argparse.Namespace):
+    """((x, t), (x_val, t_val) or None) from --data: mnist, a .npz (x, t[, x_val, t_val]) or a .csv
+    (label in the first column, features after; --val-fraction of the rows held out)."""
+    import numpy as np
+
+    if args.data == "mnist":
+        from .datasets import load_mnist
+
+        return load_mnist(args.data_dir)
+    if args.data.endswith(".npz"):
+        with np.load(args.data, allow_pickle=False) as d:
+            if not {"x", "t"} <= set(d.files):
+                raise ValueError(f"{args.data} must hold arrays 'x' and 't' (optionally 'x_val', 't_val'); found {d.files}")
+            val = (d["x_val"], d["t_val"]) if {"x_val", "t_val"} <= set(d.files) else None
+            return (d["x"], d["t"]), val
+    if args.data.endswith(".csv"):
+        table = np.loadtxt(args.data, delimiter=",", skiprows=args.skip_rows, ndmin=2)
+        x, t = table[:, 1:], table[:, 0]
+        n_val = int(len(x) * args.val_fraction)
+        order = np.random.default_rng(args.seed).permutation(len(x))
+        val_idx, train_idx = order[:n_val], order[n_val:]
+        return (x[train_idx], t[train_idx]), ((x[val_idx], t[val_idx]) if n_val else None)
+    raise ValueError(f"--data must be 'mnist', a .npz or a .csv file; received {args.data!r}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import save
+    from .mlp import MLP
+    from .mlp.plotting import plot_history
+
+    (x, t), val = _load_training_data(args)
+    sizes = args.arch
+    if sizes[0] != x.shape[1]:
+        raise ValueError(f"--arch starts with {sizes[0]} inputs but the data have {x.shape[1]} features")
+    model = MLP(sizes, args.activation, args.output, backend=args.backend, dtype=args.dtype, seed=args.seed)
+    print(f"training {model} on {len(x)} rows" + (f", validating on {len(val[0])}" if val else ""), file=sys.stderr)
+    history = model.fit(
+        x, t, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+        loss=args.loss, validation_data=val, seed=args.seed, verbose=True, schedule=args.schedule,
+        weight_decay=args.weight_decay,
+    )
+    if args.out:
+        recipe = {k: v for k, v in vars(args).items() if k not in ("func", "command", "out", "plot")}
+        save(model, args.out, metadata={"trained_with": "mlpkit train", "recipe": recipe,
+                                        "final": {k: v[-1] for k, v in history.as_dict().items() if isinstance(v, list) and v and k != "batch_loss"}})
+        print(f"saved {args.out}", file=sys.stderr)
+    if args.plot:
+        plot_history(history, args.plot, title=repr(model))
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from . import recipes
+
+    names = args.recipes or list(recipes.RECIPES)
+    for name in names:
+        if name not in recipes.RECIPES:
+            raise ValueError(f"recipe must be one of {list(recipes.RECIPES)}; received {name!r}")
+    reasons = available_backends()
+    backends = args.backends or [b for b in BACKENDS if reasons[b] is None]
+    mnist = None
+    if any(n != "regression" for n in names):
+        from .datasets import load_mnist
+
+        mnist = load_mnist(args.data_dir)
+    failed = 0
+    print(f"{'recipe':16} {'backend':8} {'score':>8} {'target':>9} {'seconds':>8}  result")
+    for name in names:
+        recipe = recipes.RECIPES[name]
+        for backend in backends:
+            score, seconds = recipes.run(name, backend, mnist, args.quick)
+            ok = score >= recipe.target if recipe.higher_is_better else score < recipe.target
+            failed += not ok
+            target = f"{'>=' if recipe.higher_is_better else '<'} {recipe.target}"
+            print(f"{name:16} {backend:8} {score:8.4g} {target:>9} {seconds:8.1f}  {'ok' if ok else 'MISSED'}", flush=True)
+    return 1 if failed and not args.quick else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpkit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mlpkit {__version__}")
@@ -126,16 +228,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time single-sample latency and batch throughput per backend")
     p.add_argument("--backends", type=_backend_list, help="comma-separated (default: every available one)")
-    p.add_argument("--model", choices=sorted(bench.MODELS), default="M1", help="M1 = 784-50-100-10 sigmoid (default), M2 = 784-512-512-10 relu")
+    p.add_argument("--model", choices=sorted(bench.MODELS), default="M1",
+                   help="M1 = 784-50-100-10 sigmoid (default), M2 = 784-512-512-10 relu, T1 = 784-50-10 sigmoid")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--batches", type=_int_list, default=[32, 256, 4096], help="comma-separated batch sizes (default 32,256,4096)")
     p.add_argument("--threads", type=_int_list, help="comma-separated thread counts (default: 1 and all cores)")
     p.add_argument("--repeats", type=int, default=7, help="interleaved repeats; the median is reported")
     p.add_argument("--peers", action="store_true", help="also time from-scratch NumPy, ONNX Runtime and PyTorch if installed")
     p.add_argument("--quick", action="store_true", help="a few seconds: 3 short repeats (numbers are rough)")
+    p.add_argument("--train", action="store_true",
+                   help="training throughput instead: one epoch, Adam, batch 32 and 128, model T1 = 784-50-10 sigmoid (or --model)")
     p.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="also draw bar charts (needs matplotlib)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("train", help="train an MLP on MNIST or on .npz/.csv data and save it")
+    p.add_argument("--data", default="mnist", help="'mnist' (default), data.npz (x, t[, x_val, t_val]) or data.csv (label first)")
+    p.add_argument("--data-dir", help="directory of the MNIST .gz files (default: $MLPKIT_DATA, else download to the cache)")
+    p.add_argument("--arch", type=_int_list, default=[784, 50, 10], help="layer sizes, e.g. 784,50,10 (default)")
+    p.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
+    p.add_argument("--output", default="softmax", help="output activation (default softmax)")
+    p.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
+    p.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov, adagrad, rmsprop, adam (default)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the optimizer's Keras default)")
+    p.add_argument("--schedule", help="constant, step, exponential or cosine")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", help="numpy, numba, cupy (default: MLPKIT_BACKEND or auto)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--val-fraction", type=float, default=0.1, help="CSV only: rows held out for validation")
+    p.add_argument("--skip-rows", type=int, default=0, help="CSV only: header lines to skip")
+    p.add_argument("--out", help="save the trained model here (.npz, mlpkit format)")
+    p.add_argument("--plot", metavar="FILE.png", help="write the accuracy and loss curves (needs matplotlib)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("reproduce", help="run the reference training recipes on every backend and check their targets")
+    p.add_argument("--recipes", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                   help="comma-separated (default: all): keras-reference, mlpkit-best, two-layer-net, larger, regression")
+    p.add_argument("--backends", type=_backend_list, help="comma-separated (default: every available one)")
+    p.add_argument("--data-dir", help="directory of the MNIST .gz files (default: $MLPKIT_DATA, else download)")
+    p.add_argument("--quick", action="store_true", help="short runs on a subset (scores below the targets; smoke only)")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("info", help="versions and which backends can be used here")
     p.set_defaults(func=cmd_info)
@@ -146,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:
+    except (ValueError, TypeError, OSError) as exc:
         print(f"mlpkit: {exc}", file=sys.stderr)
         return 2
 

@@ -68,13 +68,9 @@ def onnx_runtime(model: Any, threads: int) -> Predict:
     return predict
 
 
-def pytorch(model: Any, threads: int) -> Predict:
-    """PyTorch CPU, eager ``nn.Sequential`` under ``torch.inference_mode()``."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise PeerUnavailable(f"PyTorch peer needs torch ({exc}); pip install torch") from exc
-    torch.set_num_threads(threads)
+def _torch_net(model: Any, torch: Any, with_output: bool = True) -> Any:
+    """nn.Sequential of Linear layers (W transposed to (out, in)) and the model's activations;
+    without the last activation if not ``with_output`` (logits for CrossEntropyLoss)."""
     acts = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "identity": torch.nn.Identity,
             "softmax": lambda: torch.nn.Softmax(dim=-1), "leaky_relu": lambda: torch.nn.LeakyReLU(0.01)}
     p, mods = model.params, []
@@ -86,8 +82,20 @@ def pytorch(model: Any, threads: int) -> Predict:
         with torch.no_grad():
             lin.weight.copy_(W.T)
             lin.bias.copy_(torch.from_numpy(np.array(p[f"b{i}"])))
-        mods += [lin, acts[act]()]
-    net = torch.nn.Sequential(*mods).eval()
+        mods.append(lin)
+        if with_output or i < len(model.activations):
+            mods.append(acts[act]())
+    return torch.nn.Sequential(*mods)
+
+
+def pytorch(model: Any, threads: int) -> Predict:
+    """PyTorch CPU, eager ``nn.Sequential`` under ``torch.inference_mode()``."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise PeerUnavailable(f"PyTorch peer needs torch ({exc}); pip install torch") from exc
+    torch.set_num_threads(threads)
+    net = _torch_net(model, torch).eval()
 
     def predict(x):
         with torch.inference_mode():
@@ -100,4 +108,81 @@ PEERS: dict[str, Callable[[Any, int], Predict]] = {
     "from-scratch numpy": from_scratch_numpy,
     "onnxruntime": onnx_runtime,
     "pytorch": pytorch,
+}
+
+
+# -- training peers: train_epoch(x (n, in) float32, labels (n,) int) for one epoch at batch_size ----
+TrainEpoch = Callable[[np.ndarray, np.ndarray], Any]
+
+
+def numpy_training_loop(model: Any, threads: int, batch_size: int) -> TrainEpoch:
+    """The plain from-scratch loop: np.dot forward, softmax + cross-entropy, backprop, Adam
+    (Keras defaults) on each parameter array. Sigmoid or relu hidden layers, softmax output."""
+    p = model.params
+    params = [np.array(p[f"{k}{i}"]) for i in range(1, len(model.activations) + 1) for k in "Wb"]
+    hidden = model.activations[0]
+    if model.activations[-1] != "softmax" or any(a != hidden for a in model.activations[:-1]) or hidden not in ("sigmoid", "relu"):
+        raise PeerUnavailable("the plain NumPy loop trains sigmoid or relu hidden layers with a softmax output")
+    ms, vs = [np.zeros_like(q) for q in params], [np.zeros_like(q) for q in params]
+    state = {"t": 0}
+    n_out = model.layer_sizes[-1]
+
+    def train_epoch(x, labels):
+        order = np.random.default_rng(0).permutation(len(x))
+        for s in range(0, len(x), batch_size):
+            idx = order[s : s + batch_size]
+            xb, tb = x[idx], np.eye(n_out, dtype=x.dtype)[labels[idx]]
+            acts = [xb]
+            for i in range(0, len(params) - 2, 2):
+                a = np.dot(acts[-1], params[i]) + params[i + 1]
+                acts.append(1 / (1 + np.exp(-a)) if hidden == "sigmoid" else np.maximum(0, a))
+            z = np.dot(acts[-1], params[-2]) + params[-1]
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            y = e / e.sum(axis=1, keepdims=True)
+            delta = (y - tb) / len(xb)
+            grads = [None] * len(params)
+            for i in range(len(params) - 2, -1, -2):
+                grads[i], grads[i + 1] = np.dot(acts[i // 2].T, delta), delta.sum(axis=0)
+                if i:
+                    da = np.dot(delta, params[i].T)
+                    a = acts[i // 2]
+                    delta = da * a * (1 - a) if hidden == "sigmoid" else da * (a > 0)
+            state["t"] += 1
+            lr_t = 0.001 * np.sqrt(1 - 0.999 ** state["t"]) / (1 - 0.9 ** state["t"])
+            for q, g, m, v in zip(params, grads, ms, vs):
+                m += (1 - 0.9) * (g - m)
+                v += (1 - 0.999) * (g * g - v)
+                q -= lr_t * m / (np.sqrt(v) + 1e-7)
+
+    return train_epoch
+
+
+def pytorch_training(model: Any, threads: int, batch_size: int) -> TrainEpoch:
+    """PyTorch CPU eager: the same network, CrossEntropyLoss on logits, torch.optim.Adam."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise PeerUnavailable(f"PyTorch peer needs torch ({exc}); pip install torch") from exc
+    if model.activations[-1] != "softmax":
+        raise PeerUnavailable("the PyTorch training peer needs a softmax output")
+    net = _torch_net(model, torch, with_output=False)
+    opt = torch.optim.Adam(net.parameters(), lr=0.001, eps=1e-7)
+    lossf = torch.nn.CrossEntropyLoss()
+    torch.set_num_threads(threads)
+
+    def train_epoch(x, labels):
+        xt, lt = torch.from_numpy(x), torch.from_numpy(labels)
+        order = torch.from_numpy(np.random.default_rng(0).permutation(len(x)))
+        for s in range(0, len(x), batch_size):
+            idx = order[s : s + batch_size]
+            opt.zero_grad()
+            lossf(net(xt[idx]), lt[idx]).backward()
+            opt.step()
+
+    return train_epoch
+
+
+TRAIN_PEERS: dict[str, Callable[[Any, int, int], TrainEpoch]] = {
+    "plain numpy loop": numpy_training_loop,
+    "pytorch": pytorch_training,
 }

@@ -117,6 +117,14 @@ class Ops(abc.ABC):
         """One layer, activation(x @ W + b): (n, in) -> (n, out); backends may fuse it."""
         return self.activation(activation, self.affine(x, W, b))
 
+    def softmax_cross_entropy(self, z: Any, t: Any) -> tuple[float, Any, int]:
+        """Output layer of a classifier, from logits z (n, k) and one-hot/dense targets t:
+        (mean cross-entropy from logits, dL/dz = (softmax(z) sum(t) - t) / n, number of rows
+        whose argmax matches t's). Backends may fuse it into one pass."""
+        y = self.activation("softmax", z)
+        correct = int((y.argmax(axis=1) == t.argmax(axis=1)).sum())
+        return self.loss("cross_entropy_logits", z, t), self.loss_grad("cross_entropy_logits", z, t), correct
+
     def affine_backward(self, x: Any, W: Any, delta: Any, dW: Any, db: Any, need_dx: bool = True) -> Any:
         """Backward of x @ W + b given delta = dL/dz (n, out): writes dW (in, out) = x.T @ delta
         and db (out,) = delta summed over rows into the given arrays; returns dL/dx (n, in)

@@ -81,6 +81,10 @@ class NumbaOps(NumpyOps):
         K.bias_act_inplace(z, b, code)
         return z
 
+    def softmax_cross_entropy(self, z, t):
+        loss, delta, correct = K.softmax_cross_entropy(z, t)
+        return float(loss), delta, int(correct)
+
     def adam_update(self, p, g, m, v, lr_t, beta1, beta2, eps) -> None:
         K.adam_update(p, g, m, v, lr_t, beta1, beta2, eps)
 

@@ -342,6 +342,42 @@ def activation_grad(a, g, code):
     return d
 
 
+@_jit
+def softmax_cross_entropy(z, t):
+    """Classifier output from logits z (n, k) and targets t (n, k) in one pass: (mean loss
+    sum_k t_k (logsumexp(z) - z_k) / n, delta = (softmax(z) sum(t) - t) / n, rows whose argmax
+    of z equals the argmax of t)."""
+    n, k = z.shape
+    delta = np.empty_like(z)
+    work = np.empty((WORK_ROWS, k), dtype=z.dtype)
+    total = 0.0
+    correct = 0
+    for r in range(n):
+        m, best, t_best = z[r, 0], 0, 0
+        for j in range(1, k):
+            if z[r, j] > m:
+                m, best = z[r, j], j
+            if t[r, j] > t[r, t_best]:
+                t_best = j
+        correct += best == t_best
+        e = delta[r]
+        for j in range(k):
+            e[j] = z[r, j] - m
+        exp_inplace(e, k, work[0], work[1])
+        s = 0.0
+        t_sum = 0.0
+        tz = 0.0
+        for j in range(k):
+            s += e[j]
+            t_sum += t[r, j]
+            tz += t[r, j] * (z[r, j] - m)
+        total += t_sum * math.log(s) - tz
+        scale = t_sum / s
+        for j in range(k):
+            delta[r, j] = (e[j] * scale - t[r, j]) / n
+    return total / n, delta, correct
+
+
 # -- optimizer updates on flat arrays, in place (one pass instead of ~8 array operations) ------
 @_jit
 def adam_update(p, g, m, v, lr_t, beta1, beta2, eps):

@@ -16,32 +16,27 @@ from typing import Any, Sequence
 from ..backends import Layer, Ops
 
 
-def forward_cached(ops: Ops, layers: Sequence[Layer], x: Any) -> tuple[list[Any], Any]:
-    """Activations of every layer [a_1 .. a_L], and the last layer's pre-activation z_L."""
+def forward_logits(ops: Ops, layers: Sequence[Layer], x: Any) -> tuple[list[Any], Any]:
+    """Activations of the hidden layers [a_1 .. a_{L-1}] and the last layer's logits z_L."""
     acts = []
     for layer in layers[:-1]:
         x = ops.dense(x, layer.W, layer.b, layer.activation)
         acts.append(x)
-    last = layers[-1]
-    z = ops.affine(x, last.W, last.b)
-    acts.append(ops.activation(last.activation, z))
-    return acts, z
+    return acts, ops.affine(x, layers[-1].W, layers[-1].b)
 
 
-def loss_and_delta(ops: Ops, activation: str, y: Any, z: Any, t: Any, loss: str, need_delta: bool = True):
-    """(loss value, dL/dz_L) for the output layer."""
+def output_step(ops: Ops, activation: str, z: Any, t: Any, loss: str) -> tuple[float, Any, int]:
+    """(loss value, dL/dz_L, rows whose output argmax matches t's) from the last logits z."""
     if loss == "cross_entropy" and activation == "softmax":
-        value = ops.loss("cross_entropy_logits", z, t)
-        # (y - t) / n: the MSE gradient formula is the same expression
-        return value, (ops.loss_grad("mse", y, t) if need_delta else None)
-    value = ops.loss(loss, y, t)
-    if not need_delta:
-        return value, None
-    return value, ops.activation_grad(activation, y, ops.loss_grad(loss, y, t))
+        return ops.softmax_cross_entropy(z, t)
+    y = ops.activation(activation, z)
+    correct = int((ops.to_numpy(y).argmax(axis=1) == ops.to_numpy(t).argmax(axis=1)).sum())
+    return ops.loss(loss, y, t), ops.activation_grad(activation, y, ops.loss_grad(loss, y, t)), correct
 
 
 def backward(ops: Ops, layers: Sequence[Layer], x: Any, acts: Sequence[Any], delta: Any, grads: Sequence[Any]) -> None:
-    """Fill ``grads`` ([dW1, db1, dW2, db2, ...] views) given delta = dL/dz_L."""
+    """Fill ``grads`` ([dW1, db1, dW2, db2, ...] views) given delta = dL/dz_L and the hidden
+    activations ``acts`` from :func:`forward_logits`."""
     for i in range(len(layers) - 1, -1, -1):
         a_prev = acts[i - 1] if i else x
         upstream = ops.affine_backward(a_prev, layers[i].W, delta, grads[2 * i], grads[2 * i + 1], need_dx=i > 0)

@@ -72,6 +72,7 @@ class MLP:
         views = self._views(self._flat)
         self._layers = tuple(Layer(W, b, a) for W, b, a in zip(views[0::2], views[1::2], acts))
         self._n_in = Ws[0].shape[0]
+        self.metadata: dict = {}  # free-form, saved with the model (class labels, normalisation...)
         self._refresh()
 
     def _views(self, flat: Any) -> list[Any]:
@@ -137,15 +138,15 @@ class MLP:
     def loss(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> float:
         """Mean loss over the rows of x (n, n_features) against labels (n,) or targets (n, n_out)."""
         xb, tb, name = self._training_batch(x, t, loss)
-        acts, z = backprop.forward_cached(self._ops, self._layers, xb)
-        return backprop.loss_and_delta(self._ops, self._layers[-1].activation, acts[-1], z, tb, name, need_delta=False)[0]
+        _, z = backprop.forward_logits(self._ops, self._layers, xb)
+        return backprop.output_step(self._ops, self._layers[-1].activation, z, tb, name)[0]
 
     def gradients(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> dict[str, np.ndarray]:
         """dLoss/dparam for every parameter, named like :attr:`params` (NumPy arrays)."""
         xb, tb, name = self._training_batch(x, t, loss)
         ops = self._ops
-        acts, z = backprop.forward_cached(ops, self._layers, xb)
-        _, delta = backprop.loss_and_delta(ops, self._layers[-1].activation, acts[-1], z, tb, name)
+        acts, z = backprop.forward_logits(ops, self._layers, xb)
+        _, delta, _ = backprop.output_step(ops, self._layers[-1].activation, z, tb, name)
         flat = ops.asarray(np.zeros(self._flat.shape), self._dtype)
         views = self._views(flat)
         backprop.backward(ops, self._layers, xb, acts, delta, views)

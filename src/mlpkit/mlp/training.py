@@ -136,7 +136,6 @@ def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, sh
     rng = np.random.default_rng(seed)
     history, progress = History(), Progress(verbose, epochs, steps)
     best = (np.inf, None, 0)  # (val loss, parameters, epochs since it improved)
-    labels = T.argmax(axis=1)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
@@ -144,8 +143,8 @@ def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, sh
         for step in range(steps):
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, tb = Xb[idx], Tb[idx]
-            acts, z = backprop.forward_cached(ops, model._layers, xb)
-            value, delta = backprop.loss_and_delta(ops, model._layers[-1].activation, acts[-1], z, tb, loss)
+            acts, z = backprop.forward_logits(ops, model._layers, xb)
+            value, delta, hits = backprop.output_step(ops, model._layers[-1].activation, z, tb, loss)
             backprop.backward(ops, model._layers, xb, acts, delta, grads)
             if weight_decay:
                 value += backprop.add_weight_decay(model._layers, grads, weight_decay)
@@ -154,7 +153,7 @@ def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, sh
                 raise FloatingPointError(f"loss became {value} at epoch {epoch}, step {step + 1}: lower the learning rate")
             history.batch_loss.append(value)
             total += value * len(idx)
-            correct += int((ops.to_numpy(acts[-1]).argmax(axis=1) == labels[idx]).sum())
+            correct += hits
             progress.batch(epoch, step + 1, value)
         model._refresh()
         logs = {"loss": total / len(X), "accuracy": correct / len(X)}
@@ -189,8 +188,8 @@ def evaluate(model, x, t, loss: str, batch_size: int = 4096) -> tuple[float, flo
     for i in range(0, len(x), batch_size):
         xb = ops.asarray(x[i : i + batch_size], model._dtype)
         tb = ops.asarray(t[i : i + batch_size], model._dtype)
-        acts, z = backprop.forward_cached(ops, model._layers, xb)
-        value, _ = backprop.loss_and_delta(ops, model._layers[-1].activation, acts[-1], z, tb, loss, need_delta=False)
+        _, z = backprop.forward_logits(ops, model._layers, xb)
+        value, _, hits = backprop.output_step(ops, model._layers[-1].activation, z, tb, loss)
         total += value * len(xb)
-        correct += int((ops.to_numpy(acts[-1]).argmax(axis=1) == t[i : i + batch_size].argmax(axis=1)).sum())
+        correct += hits
     return total / len(x), correct / len(x)
