@@ -66,7 +66,7 @@ def test_asv_suite_runs_in_quick_mode(tmp_path):
     subprocess.run([asv, "machine", "--yes", "--machine", "ci"], cwd=ROOT / "benchmarks", env=env,
                    capture_output=True, timeout=120, check=True)
     done = subprocess.run(
-        [asv, "run", "--python=same", "--quick", "--dry-run", "--show-stderr", "--bench", "SingleSample|PeakMemory|timeraw"],
+        [asv, "run", "--python=same", "--quick", "--dry-run", "--show-stderr", "--bench", "SingleSample|PeakMemory|timeraw|TrainEpoch"],
         cwd=ROOT / "benchmarks", capture_output=True, text=True, timeout=600, env=env,
     )
     output = done.stdout + done.stderr

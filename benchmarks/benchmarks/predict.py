@@ -87,3 +87,33 @@ import mlpkit
 model = mlpkit.MLP([784, 50, 100, 10], "sigmoid", backend="numba", seed=0)
 model.predict([0.5] * 784)
 """
+
+
+class TrainEpoch:
+    """One epoch of Adam on 6,000 MNIST-shaped rows (the speed does not depend on the values)."""
+
+    params = (["numpy", "numba"], ["T1", "M2"], [32, 128])
+    param_names = ["backend", "model", "batch"]
+    rows = 6000
+    timeout = 300
+
+    def setup(self, backend, model, batch):
+        reason = mlpkit.available_backends()[backend]
+        if reason is not None:
+            raise NotImplementedError(reason)
+        sizes = {"T1": (784, 50, 10), "M2": (784, 512, 512, 10)}[model]
+        hidden = {"T1": "sigmoid", "M2": "relu"}[model]
+        self.model = mlpkit.MLP(sizes, hidden, backend=backend, seed=0)
+        rng = np.random.default_rng(0)
+        self.x = rng.random((self.rows, 784), dtype=np.float32)
+        self.t = rng.integers(0, 10, self.rows)
+        self.model.fit(self.x[: 4 * batch], self.t[: 4 * batch], batch_size=batch, epochs=1, verbose=False)
+
+    def track_training_samples_per_second(self, backend, model, batch):
+        import time
+
+        start = time.perf_counter()
+        self.model.fit(self.x, self.t, epochs=1, batch_size=batch, verbose=False, seed=0)
+        return self.rows / (time.perf_counter() - start)
+
+    track_training_samples_per_second.unit = "samples/s"

@@ -22,7 +22,8 @@ from .backends import available_backends, num_threads
 from .mlp import MLP
 from .peers import PEERS, TRAIN_PEERS, PeerUnavailable
 
-#: Reference models: name -> (layer sizes, hidden activation, output activation).
+#: Reference models: name -> (layer sizes, hidden activation, output activation). M1 runs the
+#: built-in pretrained weights (mlpkit.load_pretrained("mnist-m1")); the others seeded random ones.
 MODELS = {
     "M1": ((784, 50, 100, 10), "sigmoid", "softmax"),
     "M2": ((784, 512, 512, 10), "relu", "softmax"),
@@ -45,6 +46,16 @@ def seconds_per_call(fn: Callable[[], object], calls: int) -> float:
     for _ in range(calls):
         fn()
     return (time.perf_counter() - start) / calls
+
+
+def build(model_name: str, backend: str, dtype: str) -> MLP:
+    """The reference model ``model_name`` on ``backend``."""
+    if model_name == "M1":
+        from .pretrained import load_pretrained
+
+        return load_pretrained("mnist-m1", backend=backend, dtype=dtype)
+    sizes, hidden, output = MODELS[model_name]
+    return MLP(sizes, hidden, output, backend=backend, dtype=dtype, seed=0)
 
 
 def _sgemm_ceiling(model: MLP, x: np.ndarray, repeats: int, target_s: float) -> float:
@@ -77,14 +88,14 @@ def run(
     rng = np.random.default_rng(0)
     x_single = rng.random(sizes[0]).astype(dtype)
     x_batch = {n: rng.random((n, sizes[0])).astype(dtype) for n in batches}
-    reference = MLP(sizes, hidden, output, backend="numpy", dtype=dtype, seed=0)
+    reference = build(model_name, "numpy", dtype)
 
     rows: list[Row] = []
     for threads in thread_counts:
         with num_threads(threads):
             impls: dict[str, Callable[[np.ndarray], Any]] = {}
             for name in names:
-                model = MLP(sizes, hidden, output, backend=name, dtype=dtype, seed=0)
+                model = build(model_name, name, dtype)
                 start = time.perf_counter()
                 model.predict(x_single)
                 for x in x_batch.values():
