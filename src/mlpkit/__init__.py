@@ -23,6 +23,7 @@ from .backends import (
 )
 from .mlp import SGD, AdaGrad, Adam, History, Momentum, Nesterov, Optimizer, RMSprop, gradient_check, numerical_gradient
 from .mlp import MLP
+from . import onnx  # noqa: F401  (mlpkit.onnx.export / load; imports the onnx package only when called)
 from .mlp.io import ModelFormatError, load, save
 from .mlp.plotting import plot_history
 from .pretrained import load_pretrained

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import platform
 import sys
 from typing import Sequence
@@ -51,20 +52,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"backends {', '.join(names)}; peers {', '.join(peers) or 'none (--peers)'}; threads {threads}; "
           f"{repeats} interleaved repeats, median", file=sys.stderr)
     rows = bench.run(args.model, args.dtype, names, peers, threads, args.batches, repeats, target, _progress)
+    _report(args, rows, bench.format_ratios if peers else None, {"model": args.model, "dtype": args.dtype})
+    return 0
+
+
+def _report(args: argparse.Namespace, rows, ratios, meta: dict, title: str = "") -> None:
+    """Print the table (and ratios), write --json and --plot."""
     _progress("")
+    if title:
+        print(title)
     print(bench.format_table(rows))
-    if peers:
+    if ratios:
         print()
-        print(bench.format_ratios(rows))
+        print(ratios(rows))
     if args.json:
         with open(args.json, "w") as f:
-            meta = {"mlpkit": __version__, "python": platform.python_version(), "model": args.model, "dtype": args.dtype}
-            json.dump({**meta, "rows": bench.to_json(rows)}, f, indent=2)
+            json.dump({"mlpkit": __version__, "python": platform.python_version(), **meta, "rows": bench.to_json(rows)}, f, indent=2)
         print(f"wrote {args.json}", file=sys.stderr)
     if args.plot:
-        bench.plot(rows, args.plot, f"mlpkit {__version__}: {args.model} {args.dtype}")
+        bench.plot(rows, args.plot, f"mlpkit {__version__}: " + " ".join(str(v) for v in meta.values()))
         print(f"wrote {args.plot}", file=sys.stderr)
-    return 0
 
 
 def _bench_train(args: argparse.Namespace, names: list[str], threads: list[int]) -> int:
@@ -76,15 +83,8 @@ def _bench_train(args: argparse.Namespace, names: list[str], threads: list[int])
           f"one epoch of {samples} rows, thread(s) {threads[0]}; backends {', '.join(names)}; "
           f"peers {', '.join(peers) or 'none (--peers)'}", file=sys.stderr)
     rows = bench.run_train(model, names, peers, batches, samples, threads[0], repeats, _progress)
-    _progress("")
-    print("training throughput, samples/s:")
-    print(bench.format_table(rows))
-    if peers:
-        print()
-        print(bench.format_peer_ratios(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"mlpkit": __version__, "model": model, "training": True, "rows": bench.to_json(rows)}, f, indent=2)
+    _report(args, rows, bench.format_peer_ratios if peers else None, {"model": model, "training": "Adam float32"},
+            title="training throughput, samples/s:")
     return 0
 
 
@@ -115,6 +115,9 @@ def _cpu_description() -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    if args.model:
+        print(model_summary(load_any_model(args.model, args.activations, backend="numpy")))
+        return 0
     import numpy
 
     reasons = available_backends()
@@ -221,12 +224,178 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 1 if failed and not args.quick else 0
 
 
+def _layer_arrays(arrays: dict, source: str) -> tuple[list, list]:
+    """W1, b1, W2, b2, ... in order from a dict of arrays (classic weight files)."""
+    n = 1
+    while f"W{n}" in arrays:
+        n += 1
+    expected = {f"{k}{i}" for i in range(1, n) for k in "Wb"}
+    if n == 1 or set(arrays) != expected:
+        raise ValueError(f"{source}: expected arrays W1, b1, W2, b2, ...; found {sorted(arrays)}")
+    return [arrays[f"W{i}"] for i in range(1, n)], [arrays[f"b{i}"] for i in range(1, n)]
+
+
+def load_any_model(path: str, activations: list[str] | None = None, backend=None, dtype=None):
+    """A model from a native .npz, an .onnx file, a classic .pkl weight dict or a classic .npz
+    of W1, b1, ... (the last two need ``activations``)."""
+    import numpy as np
+
+    from . import load
+    from .mlp import MLP
+
+    if path.endswith(".onnx"):
+        from .onnx import load as load_onnx
+
+        return load_onnx(path, backend=backend, dtype=dtype)
+    if path.endswith((".pkl", ".pickle")):
+        from .interop.classic_pickle import load_weights
+
+        arrays = load_weights(path)
+    elif path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as d:
+            if "header" in d.files:
+                return load(path, backend=backend, dtype=dtype)
+            arrays = {k: d[k] for k in d.files}
+    else:
+        raise ValueError(f"{path}: expected a .npz, .onnx or .pkl model file")
+    if not activations:
+        raise ValueError(f"{path} holds bare weights: give --activations, one per layer (e.g. sigmoid,sigmoid,softmax)")
+    Ws, bs = _layer_arrays(arrays, path)
+    return MLP.from_arrays(Ws, bs, activations, backend=backend, dtype=dtype)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from . import save
+
+    model = load_any_model(args.input, args.activations, backend="numpy", dtype=args.dtype)
+    if args.output.endswith(".onnx"):
+        from .onnx import export
+
+        export(model, args.output)
+    elif args.output.endswith(".npz"):
+        save(model, args.output, metadata={**model.metadata, "converted_from": os.path.basename(args.input)})
+    else:
+        raise ValueError(f"{args.output}: the output must end in .npz (mlpkit format) or .onnx")
+    print(f"wrote {args.output}: {model}", file=sys.stderr)
+    return 0
+
+
+def _open_input(path: str, key: str | None, skip_rows: int):
+    """A 2-D array-like of rows to predict: .npy (memory-mapped), .npz, .csv, or MNIST IDX .gz
+    images (flattened, scaled to [0, 1] like load_mnist)."""
+    import numpy as np
+
+    if path.endswith(".npy"):
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as d:
+            if key is None and len(d.files) != 1:
+                raise ValueError(f"{path} holds {d.files}: choose one with --key")
+            return d[key or d.files[0]]
+    if path.endswith(".csv"):
+        return np.loadtxt(path, delimiter=",", skiprows=skip_rows, ndmin=2)
+    if path.endswith(".gz"):
+        from .datasets import read_idx
+
+        images = read_idx(path)
+        if images.ndim != 3:
+            raise ValueError(f"{path} is an IDX file of shape {images.shape}, not images")
+        return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+    raise ValueError(f"{path}: the input must be .npy, .npz, .csv or an MNIST IDX .gz file")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    model = load_any_model(args.model, args.activations, backend=args.backend)
+    x = _open_input(args.input, args.key, args.skip_rows)
+    if x.ndim != 2:
+        raise ValueError(f"{args.input}: expected rows of features (2-D); received shape {x.shape}")
+    n, width = len(x), (1 if args.classes else model.layer_sizes[-1])
+    if args.output.endswith(".npy"):
+        shape = (n,) if args.classes else (n, width)
+        out = np.lib.format.open_memmap(args.output, mode="w+", dtype=np.int64 if args.classes else model.dtype, shape=shape)
+        sink = lambda i, y: out.__setitem__(slice(i, i + len(y)), y)  # noqa: E731
+    elif args.output.endswith(".csv"):
+        handle = open(args.output, "w")
+        sink = lambda i, y: np.savetxt(handle, y.reshape(len(y), -1), delimiter=",", fmt="%d" if args.classes else "%.9g")  # noqa: E731
+    else:
+        raise ValueError(f"{args.output}: the output must end in .npy or .csv")
+    try:
+        for i in range(0, n, args.batch_size):
+            chunk = np.asarray(x[i : i + args.batch_size])
+            y = model.predict_classes(chunk) if args.classes else model.predict(chunk)
+            sink(i, y)
+            _progress(f"predict: {min(i + args.batch_size, n)}/{n} rows")
+    finally:
+        _progress("")
+        if args.output.endswith(".csv"):
+            handle.close()
+        else:
+            out.flush()
+    print(f"wrote {args.output}: {n} rows", file=sys.stderr)
+    return 0
+
+
+def confusion_matrix(labels, predicted, n_classes: int):
+    import numpy as np
+
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (labels, predicted), 1)
+    return m
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .datasets import load_mnist
+
+    model = load_any_model(args.model, args.activations, backend=args.backend)
+    _, (x, t) = load_mnist(None if args.mnist == "default" else args.mnist)
+    predicted = model.predict_classes(x)
+    matrix = confusion_matrix(t, predicted, model.layer_sizes[-1])
+    print(f"{model}\naccuracy on the MNIST test set: {np.mean(predicted == t):.4f} ({int(np.sum(predicted == t))} of {len(t)})")
+    print("confusion matrix (rows: true label, columns: predicted)")
+    print("      " + "".join(f"{j:>6}" for j in range(matrix.shape[1])))
+    for i, row in enumerate(matrix):
+        print(f"{i:>6}" + "".join(f"{v:>6}" for v in row))
+    if args.png:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 5))
+        im = ax.imshow(matrix, cmap="Blues")
+        ax.set(xlabel="predicted", ylabel="true", title=f"accuracy {np.mean(predicted == t):.4f}",
+               xticks=range(matrix.shape[1]), yticks=range(matrix.shape[0]))
+        fig.colorbar(im)
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=110)
+        print(f"wrote {args.png}", file=sys.stderr)
+    return 0
+
+
+def model_summary(model) -> str:
+    sizes = model.layer_sizes
+    params = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+    flops = 2 * sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
+    lines = [repr(model), f"layers: {len(sizes) - 1}, parameters: {params:,}, FLOPs per sample (2 x multiply-adds): {flops:,}"]
+    for k, (i, o, a) in enumerate(zip(sizes[:-1], sizes[1:], model.activations), start=1):
+        lines.append(f"  layer {k}: {i} -> {o} {a}")
+    if model.metadata:
+        lines.append(f"metadata: {json.dumps(model.metadata)[:500]}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpkit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mlpkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("bench", help="time single-sample latency and batch throughput per backend")
+    p = sub.add_parser("bench", help="time single-sample latency and batch throughput per backend",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  mlpkit bench --peers --plot bench.png\n  mlpkit bench --train --peers")
     p.add_argument("--backends", type=_backend_list, help="comma-separated (default: every available one)")
     p.add_argument("--model", choices=sorted(bench.MODELS), default="M1",
                    help="M1 = 784-50-100-10 sigmoid (default), M2 = 784-512-512-10 relu, T1 = 784-50-10 sigmoid")
@@ -242,7 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png", help="also draw bar charts (needs matplotlib)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("train", help="train an MLP on MNIST or on .npz/.csv data and save it")
+    p = sub.add_parser("train", help="train an MLP on MNIST or on .npz/.csv data and save it",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  mlpkit train --arch 784,50,10 --lr 0.005 --schedule cosine --out m.npz --plot curves.png")
     p.add_argument("--data", default="mnist", help="'mnist' (default), data.npz (x, t[, x_val, t_val]) or data.csv (label first)")
     p.add_argument("--data-dir", help="directory of the MNIST .gz files (default: $MLPKIT_DATA, else download to the cache)")
     p.add_argument("--arch", type=_int_list, default=[784, 50, 10], help="layer sizes, e.g. 784,50,10 (default)")
@@ -264,7 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png", help="write the accuracy and loss curves (needs matplotlib)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("reproduce", help="run the reference training recipes on every backend and check their targets")
+    p = sub.add_parser("reproduce", help="run the reference training recipes on every backend and check their targets",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  mlpkit reproduce --recipes keras-reference,regression --backends numba")
     p.add_argument("--recipes", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                    help="comma-separated (default: all): keras-reference, mlpkit-best, two-layer-net, larger, regression")
     p.add_argument("--backends", type=_backend_list, help="comma-separated (default: every available one)")
@@ -272,7 +445,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="short runs on a subset (scores below the targets; smoke only)")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("info", help="versions and which backends can be used here")
+    p = sub.add_parser(
+        "convert", help="convert a model file: .pkl/.npz weights, .onnx or mlpkit .npz -> mlpkit .npz or .onnx",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Weight pickles are read with a restricted unpickler that allows only NumPy arrays and plain\n"
+                    "containers: any other class (os.system, a user class...) is refused by name and never run.",
+        epilog="example:\n  mlpkit convert sample_weight.pkl m1.npz --activations sigmoid,sigmoid,softmax\n"
+               "  mlpkit convert m1.npz m1.onnx")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--activations", type=lambda s: [a.strip() for a in s.split(",") if a.strip()],
+                   help="one per layer, for bare weight files (.pkl, or .npz of W1, b1, ...)")
+    p.add_argument("--dtype", choices=["float32", "float64"], help="default: the file's own")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("predict", help="run a model over .npy/.npz/.csv/MNIST .gz rows, write .npy or .csv",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  mlpkit predict m1.npz t10k-images-idx3-ubyte.gz -o probs.npy\n"
+                              "  mlpkit predict m1.npz rows.csv -o classes.csv --classes")
+    p.add_argument("model", help="mlpkit .npz, .onnx, or bare weights with --activations")
+    p.add_argument("input", help=".npy (memory-mapped), .npz, .csv or MNIST IDX .gz images (scaled to [0, 1])")
+    p.add_argument("-o", "--output", required=True, help=".npy or .csv")
+    p.add_argument("--classes", action="store_true", help="write the argmax class instead of the outputs")
+    p.add_argument("--batch-size", type=int, default=8192, help="rows per chunk (memory stays flat)")
+    p.add_argument("--key", help=".npz input: which array")
+    p.add_argument("--skip-rows", type=int, default=0, help=".csv input: header lines to skip")
+    p.add_argument("--activations", type=lambda s: [a.strip() for a in s.split(",") if a.strip()])
+    p.add_argument("--backend")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("eval", help="accuracy and confusion matrix on the MNIST test set",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  mlpkit eval m1.npz --mnist ../shared/data/mnist --png confusion.png")
+    p.add_argument("model")
+    p.add_argument("--mnist", nargs="?", const="default", default="default",
+                   help="directory of the MNIST .gz files (default: $MLPKIT_DATA, else download to the cache)")
+    p.add_argument("--png", help="also draw the confusion matrix (needs matplotlib)")
+    p.add_argument("--activations", type=lambda s: [a.strip() for a in s.split(",") if a.strip()])
+    p.add_argument("--backend")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("info", help="backends, versions, BLAS and CPU here; or, given MODEL, its architecture",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  mlpkit info\n  mlpkit info m1.npz")
+    p.add_argument("model", nargs="?", help="a model file: print layers, parameter count and FLOPs per sample")
+    p.add_argument("--activations", type=lambda s: [a.strip() for a in s.split(",") if a.strip()])
     p.set_defaults(func=cmd_info)
     return parser
 
@@ -281,8 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"mlpkit: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, ImportError, pickle.UnpicklingError) as exc:
+        print(f"mlpkit: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
 
 

@@ -1,7 +1,14 @@
-"""ONNX export of an :class:`~mlpkit.MLP` (needs the ``onnx`` package: ``pip install 'mlpkit[onnx]'``).
+"""ONNX export and import of MLPs (needs the ``onnx`` package: ``pip install 'mlpkit[onnx]'``).
 
-Each layer becomes ``MatMul`` + ``Add`` followed by its activation node; the batch dimension is
-dynamic. ``step`` is exported as ``Cast(Greater(z, 0))`` and ``leaky_relu`` as ``Max(z, 0.01 z)``.
+Export: each layer becomes ``MatMul`` + ``Add`` and its activation node; the batch dimension is
+dynamic. ``step`` is written as ``Cast(Greater(z, 0))``; ``leaky_relu`` as ``LeakyRelu`` in
+float32 graphs and as ``Max(z, 0.01 z)`` in float64 ones (an attribute is a float32).
+
+Import (:func:`load`): the dense chains PyTorch, Keras (tf2onnx) and scikit-learn (skl2onnx)
+export - ``Gemm`` (any transA=0/transB/alpha/beta) or ``MatMul`` + ``Add``, then ``Relu``,
+``Sigmoid``, ``Tanh``, ``LeakyRelu`` (alpha 0.01), ``Softmax`` (last axis) or ``Identity``;
+``Flatten``/``Reshape`` of the input; mlpkit's own patterns above. Anything else raises
+:class:`OnnxImportError` naming the node and its op type.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ def to_model_proto(model: Any, opset: int = DEFAULT_OPSET) -> Any:
             zero = numpy_helper.from_array(np.zeros((), dtype=model.dtype), f"zero{i}")
             inits.append(zero)
             nodes += [helper.make_node("Greater", [f"z{i}", f"zero{i}"], [f"g{i}"]), helper.make_node("Cast", [f"g{i}"], [out], to=elem)]
+        elif act == "leaky_relu" and model.dtype == "float32":
+            nodes.append(helper.make_node("LeakyRelu", [f"z{i}"], [out], alpha=LEAKY_SLOPE))
         elif act == "leaky_relu":
             # Max(z, slope*z) with slope in the model dtype: LeakyRelu's alpha attribute is a
             # float32, which would make a float64 graph use 0.0099999998 instead of 0.01
@@ -69,3 +78,96 @@ def to_model_proto(model: Any, opset: int = DEFAULT_OPSET) -> Any:
 def export(model: Any, path: str | os.PathLike, opset: int = DEFAULT_OPSET) -> None:
     """Write ``model`` to ``path`` as an ONNX file (checked with ``onnx.checker``)."""
     _onnx().save(to_model_proto(model, opset), os.fspath(path))
+
+
+class OnnxImportError(ValueError):
+    """The ONNX graph is not a dense MLP mlpkit can represent (the message names the node)."""
+
+
+_ACTIVATION_OPS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Identity": "identity", "Softmax": "softmax"}
+_SHAPE_OPS = ("Flatten", "Reshape")
+
+
+def load(path_or_proto: Any, backend: Any = None, dtype: Any = None):
+    """An :class:`~mlpkit.MLP` from an ONNX file (or ``ModelProto``) holding a dense MLP."""
+    onnx = _onnx()
+    from onnx import numpy_helper
+
+    from .mlp import MLP
+
+    proto = path_or_proto if hasattr(path_or_proto, "graph") else onnx.load(os.fspath(path_or_proto))
+    graph = proto.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    inputs = [i.name for i in graph.input if i.name not in consts]
+    if len(inputs) != 1:
+        raise OnnxImportError(f"expected one graph input; found {inputs}")
+    weights, biases, acts = [], [], []
+    pending = None  # [W, b] of an affine whose activation has not come yet
+    cur = inputs[0]  # the tensor the chain has reached
+    side: dict[str, Any] = {}  # partial patterns: Mul(z, 0.01) -> z, Greater(z, 0) -> z
+
+    def close(activation: str) -> None:
+        nonlocal pending
+        weights.append(pending[0])
+        biases.append(pending[1])
+        acts.append(activation)
+        pending = None
+
+    def unsupported(node, why: str = ""):
+        raise OnnxImportError(f"node {node.name or '(unnamed)'!r} (op {node.op_type}) is not supported{': ' + why if why else ''}; "
+                              "mlpkit imports Gemm/MatMul+Add, Relu, Sigmoid, Tanh, LeakyRelu(0.01), Softmax, Identity, Flatten/Reshape of the input")
+
+    for node in graph.node:
+        op, ins, attrs = node.op_type, list(node.input), {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if op == "Constant":
+            consts[node.output[0]] = numpy_helper.to_array(attrs["value"])
+            continue
+        if op in _SHAPE_OPS and ins[0] == cur and not weights and pending is None:
+            cur = node.output[0]
+            continue
+        if op == "Gemm" and ins[0] == cur and ins[1] in consts:
+            if pending is not None:
+                close("identity")
+            if attrs.get("transA", 0):
+                unsupported(node, "transA=1")
+            B = consts[ins[1]]
+            W = (B.T if attrs.get("transB", 0) else B) * attrs.get("alpha", 1.0)
+            C = consts[ins[2]] if len(ins) > 2 and ins[2] else np.zeros(W.shape[1], W.dtype)
+            pending = [W.astype(B.dtype), np.broadcast_to(C * attrs.get("beta", 1.0), (W.shape[1],)).astype(B.dtype)]
+        elif op == "MatMul" and ins[0] == cur and ins[1] in consts:
+            if pending is not None:
+                close("identity")
+            W = consts[ins[1]]
+            pending = [W, np.zeros(W.shape[1], W.dtype)]
+        elif op == "Add" and pending is not None and cur in ins and any(i in consts for i in ins):
+            b = consts[ins[1] if ins[0] == cur else ins[0]]
+            pending[1] = pending[1] + np.broadcast_to(b, pending[1].shape).astype(pending[1].dtype)
+        elif op in _ACTIVATION_OPS and ins[0] == cur and pending is not None:
+            if op == "Softmax" and attrs.get("axis", -1 if proto.opset_import[0].version >= 13 else 1) not in (-1, 1):
+                unsupported(node, f"softmax over axis {attrs['axis']}")
+            close(_ACTIVATION_OPS[op])
+        elif op == "LeakyRelu" and ins[0] == cur and pending is not None:
+            if abs(attrs.get("alpha", 0.01) - LEAKY_SLOPE) > 1e-7:
+                unsupported(node, f"alpha {attrs.get('alpha')} (mlpkit's leaky_relu has slope {LEAKY_SLOPE})")
+            close("leaky_relu")
+        elif op == "Mul" and cur in ins and pending is not None and any(np.all(consts.get(i, 0) == LEAKY_SLOPE) and i in consts for i in ins):
+            side[node.output[0]] = ("leaky", cur)
+            continue
+        elif op == "Max" and cur in ins and pending is not None and any(side.get(i) == ("leaky", cur) for i in ins):
+            close("leaky_relu")
+        elif op == "Greater" and ins[0] == cur and pending is not None and ins[1] in consts and np.all(consts[ins[1]] == 0):
+            side[node.output[0]] = ("step", cur)
+            continue
+        elif op == "Cast" and side.get(ins[0], (None,))[0] == "step":
+            close("step")
+        else:
+            unsupported(node)
+        cur = node.output[0]
+    if pending is not None:
+        close("identity")
+    outputs = [o.name for o in graph.output]
+    if cur not in outputs:
+        raise OnnxImportError(f"the dense chain ends at {cur!r}, which is not a graph output {outputs}")
+    if not weights:
+        raise OnnxImportError("the graph holds no dense layer")
+    return MLP.from_arrays(weights, biases, acts, backend=backend, dtype=dtype)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -57,10 +56,12 @@ def read_header(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except ValueError as exc:
+        if "pickle" in str(exc):  # object arrays would need pickle
+            raise ModelFormatError(f"{path}: holds data that only pickle could load; refused ({exc})") from exc
         raise ModelFormatError(f"{path}: not a readable .npz model file ({exc})") from exc
-    except ValueError as exc:  # object arrays would need pickle
-        raise ModelFormatError(f"{path}: holds data that only pickle could load; refused ({exc})") from exc
+    except Exception as exc:  # damaged zips raise BadZipFile, NotImplementedError, zlib.error, ... (found by fuzzing)
+        raise ModelFormatError(f"{path}: not a readable .npz model file ({type(exc).__name__}: {exc})") from exc
     if "header" not in arrays:
         raise ModelFormatError(f"{path}: no 'header' entry; not an mlpkit model file (keys: {sorted(arrays)})")
     try:

@@ -59,6 +59,23 @@ class MLP:
         model._build(weights, biases, activations, backend, dtype)
         return model
 
+    @classmethod
+    def from_sklearn(cls, estimator: Any, *, backend: str | Ops | None = None, dtype: Any = "float64") -> "MLP":
+        """From a fitted scikit-learn MLPClassifier/MLPRegressor; ``predict`` then equals its
+        ``predict_proba`` (classifiers, binary included) or ``predict`` (regressors)."""
+        from ..interop.from_sklearn import convert
+
+        return convert(estimator, backend=backend, dtype=dtype)
+
+    @classmethod
+    def from_torch(cls, module: Any, activations: Sequence[str] | None = None, *,
+                   backend: str | Ops | None = None, dtype: Any = None) -> "MLP":
+        """From a PyTorch ``nn.Sequential`` of Linear + activations, or a state_dict plus one
+        activation name per layer (Linear weights (out, in) are transposed)."""
+        from ..interop.from_torch import convert
+
+        return convert(module, activations, backend=backend, dtype=dtype)
+
     def _build(self, weights, biases, activations, backend, dtype) -> None:
         Ws, bs, acts, dtype = checks.network_arrays(weights, biases, activations, dtype)
         ops = get_backend(backend)
