@@ -78,3 +78,13 @@ def mnist_train_test():
     from mlpkit.datasets import load_mnist
 
     return load_mnist(MNIST_DIR)
+
+
+def pytest_collection_modifyitems(items):
+    """Every test parametrised with the cupy backend carries the ``gpu`` marker, so on a GPU
+    machine ``pytest -m gpu`` runs the whole agreement suite on CuPy (here they skip with the
+    probe's reason)."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("backend") == "cupy" or params.get("name") == "cupy":
+            item.add_marker(pytest.mark.gpu)

@@ -109,3 +109,29 @@ def test_train_on_csv(tmp_path, capsys):
 def test_train_errors_are_reported(tmp_path, capsys):
     assert cli.main(["train", "--data", str(tmp_path / "nope.txt")]) == 2
     assert "--data must be 'mnist', a .npz or a .csv" in capsys.readouterr().err
+
+
+def test_selftest_passes_a_correct_backend_and_fails_a_broken_one(monkeypatch, capsys):
+    from conftest import MNIST_DIR
+
+    assert cli.main(["selftest", "--backend", "numpy", "--quick", "--mnist", str(MNIST_DIR)]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and "all checks passed" in out and "batch 256/s" in out
+
+    from conftest import backend_or_skip
+    from mlpkit.backends.numba_backend import NumbaOps
+
+    backend_or_skip("numba")
+    original = NumbaOps.forward
+    monkeypatch.setattr(NumbaOps, "forward", lambda self, x, net: original(self, x, net) + 1e-3)  # a plausible bias bug
+    assert cli.main(["selftest", "--backend", "numba", "--quick"]) == 1
+    assert "FAIL  every activation vs float64 reference" in capsys.readouterr().out
+
+
+def test_selftest_unavailable_backend_reports_why(capsys):
+    import mlpkit
+
+    if mlpkit.available_backends()["cupy"] is None:
+        pytest.skip("cupy is usable here")
+    assert cli.main(["selftest", "--backend", "cupy"]) == 2
+    assert "backend 'cupy' cannot be used" in capsys.readouterr().err

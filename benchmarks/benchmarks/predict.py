@@ -68,7 +68,7 @@ class PeakMemory:
     is part of the peak; predict adds the output and one chunk of activations, so the peak grows
     by about the input's size alone between the two N."""
 
-    params = (["numpy", "numba"], [15000, 60000])
+    params = (["numpy", "numba", "cupy"], [15000, 60000])
     param_names = ["backend", "rows"]
 
     def setup(self, backend, rows):
@@ -92,7 +92,7 @@ model.predict([0.5] * 784)
 class TrainEpoch:
     """One epoch of Adam on 6,000 MNIST-shaped rows (the speed does not depend on the values)."""
 
-    params = (["numpy", "numba"], ["T1", "M2"], [32, 128])
+    params = (["numpy", "numba", "cupy"], ["T1", "M2"], [32, 128])
     param_names = ["backend", "model", "batch"]
     rows = 6000
     timeout = 300

@@ -388,6 +388,12 @@ def model_summary(model) -> str:
     return "\n".join(lines)
 
 
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from . import selftest
+
+    return selftest.run(normalize(args.backend), args.mnist, args.quick)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpkit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mlpkit {__version__}")
@@ -484,6 +490,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activations", type=lambda s: [a.strip() for a in s.split(",") if a.strip()])
     p.add_argument("--backend")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("selftest", help="check a backend against a float64 reference here, then time it beside the CPU backends",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example (on a GPU machine, after pip install '.[cuda12]'):\n  mlpkit selftest --backend cupy")
+    p.add_argument("--backend", required=True, help="numpy, numba or cupy")
+    p.add_argument("--mnist", help="MNIST directory for the built-in model check (default: $MLPKIT_DATA or the cache; never downloads)")
+    p.add_argument("--quick", action="store_true")
+    p.set_defaults(func=cmd_selftest)
 
     p = sub.add_parser("info", help="backends, versions, BLAS and CPU here; or, given MODEL, its architecture",
                        formatter_class=argparse.RawDescriptionHelpFormatter,

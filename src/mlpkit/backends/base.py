@@ -96,6 +96,10 @@ class Ops(abc.ABC):
     def concat(self, arrays: Sequence[Any]) -> Any:
         """Stack (n_i, k) arrays along the first axis -> (sum n_i, k)."""
 
+    def take_rows(self, x: Any, idx: np.ndarray) -> Any:
+        """Rows ``idx`` (a host integer array) of x (n, k) -> (len(idx), k), a new array."""
+        return x[idx]
+
     # -- layers --------------------------------------------------------------------------
     @abc.abstractmethod
     def affine(self, x: Any, W: Any, b: Any) -> Any:

@@ -23,18 +23,17 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .constants import LEAKY_SLOPE
-
-IDENTITY, STEP, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(7)
-ACTIVATION_CODES = {
-    "identity": IDENTITY,
-    "step": STEP,
-    "sigmoid": SIGMOID,
-    "tanh": TANH,
-    "relu": RELU,
-    "leaky_relu": LEAKY_RELU,
-    "softmax": SOFTMAX,
-}
+from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the backend)
+    ACTIVATION_CODES,
+    IDENTITY,
+    LEAKY_RELU,
+    LEAKY_SLOPE,
+    RELU,
+    SIGMOID,
+    SOFTMAX,
+    STEP,
+    TANH,
+)
 META_COLUMNS = 5  # w_offset, b_offset, n_in, n_out, activation_code
 
 

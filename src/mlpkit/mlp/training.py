@@ -142,7 +142,7 @@ def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, sh
         total, correct = 0.0, 0
         for step in range(steps):
             idx = order[step * batch_size : (step + 1) * batch_size]
-            xb, tb = Xb[idx], Tb[idx]
+            xb, tb = ops.take_rows(Xb, idx), ops.take_rows(Tb, idx)
             acts, z = backprop.forward_logits(ops, model._layers, xb)
             value, delta, hits = backprop.output_step(ops, model._layers[-1].activation, z, tb, loss)
             backprop.backward(ops, model._layers, xb, acts, delta, grads)
