@@ -135,3 +135,13 @@ def test_selftest_unavailable_backend_reports_why(capsys):
         pytest.skip("cupy is usable here")
     assert cli.main(["selftest", "--backend", "cupy"]) == 2
     assert "backend 'cupy' cannot be used" in capsys.readouterr().err
+
+
+def test_bench_without_threadpoolctl_uses_default_threads(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "threadpoolctl" else real(name, *a))
+    assert cli.main(["bench", "--quick", "--backends", "numpy", "--batches", "8"]) == 0
+    captured = capsys.readouterr()
+    assert "default thread counts only" in captured.err and "numpy" in captured.out

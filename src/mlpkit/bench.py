@@ -11,6 +11,7 @@ matrix products were all it did (NumPy's BLAS on the same batch): a physical upp
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,7 +36,7 @@ MODELS = {
 class Row:
     name: str  # backend name, peer name, or "sgemm ceiling"
     kind: str  # "backend", "peer" or "ceiling"
-    threads: int
+    threads: int | None  # None: the libraries' default thread counts
     first_call_ms: float | None = None
     single_us: float | None = None  # median microseconds per one-sample predict
     batch_samples_per_s: dict[int, float] = field(default_factory=dict)
@@ -91,8 +92,8 @@ def run(
     reference = build(model_name, "numpy", dtype)
 
     rows: list[Row] = []
-    for threads in thread_counts:
-        with num_threads(threads):
+    for threads in thread_counts:  # None: the libraries' own defaults (no threadpoolctl)
+        with num_threads(threads) if threads is not None else contextlib.nullcontext():
             impls: dict[str, Callable[[np.ndarray], Any]] = {}
             for name in names:
                 model = build(model_name, name, dtype)
@@ -151,7 +152,7 @@ def run_train(
     x = rng.random((samples, sizes[0])).astype(np.float32)
     labels = rng.integers(0, sizes[-1], samples)
     rows = []
-    with num_threads(threads):
+    with num_threads(threads) if threads is not None else contextlib.nullcontext():
         for batch in batches:
             epochs: dict[str, Callable[[], Any]] = {}
             for name in names:
@@ -188,7 +189,7 @@ def format_table(rows: Sequence[Row]) -> str:
     batches = sorted({n for r in rows for n in r.batch_samples_per_s})
     head = ["implementation", "threads", "first call ms", "single us/call"] + [f"batch {n}/s" for n in batches]
     body = [
-        [r.name, str(r.threads), _fmt(r.first_call_ms, ".0f"), _fmt(r.single_us, ".1f")]
+        [r.name, "default" if r.threads is None else str(r.threads), _fmt(r.first_call_ms, ".0f"), _fmt(r.single_us, ".1f")]
         + [_fmt(r.batch_samples_per_s.get(n), ",.0f") for n in batches]
         for r in rows
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import pickle
@@ -43,6 +44,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if name not in names and reasons[name] is not None:
             print(f"skipped {name}: {reasons[name]}", file=sys.stderr)
     threads = args.threads or sorted({1, os.cpu_count() or 1})
+    if args.threads is None and importlib.util.find_spec("threadpoolctl") is None:
+        print("threadpoolctl is not installed (pip install threadpoolctl): measuring with the libraries' "
+              "default thread counts only", file=sys.stderr)
+        threads = [None]
     repeats, target = (3, 0.005) if args.quick else (args.repeats, 0.1)
     if args.train:
         return _bench_train(args, names, threads)
