@@ -23,6 +23,11 @@ def _backend_list(text: str) -> list[str]:
     return names
 
 
+def _name_list(text: str) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c'] (names are checked where they are used)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def _int_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -449,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="run the reference training recipes on every backend and check their targets",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example:\n  mlpkit reproduce --recipes keras-reference,regression --backends numba")
-    p.add_argument("--recipes", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+    p.add_argument("--recipes", type=_name_list,
                    help="comma-separated (default: all): keras-reference, mlpkit-best, two-layer-net, larger, regression")
     p.add_argument("--backends", type=_backend_list, help="comma-separated (default: every available one)")
     p.add_argument("--data-dir", help="directory of the MNIST .gz files (default: $MLPKIT_DATA, else download)")
@@ -465,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  mlpkit convert m1.npz m1.onnx")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--activations", type=lambda s: [a.strip() for a in s.split(",") if a.strip()],
+    p.add_argument("--activations", type=_name_list,
                    help="one per layer, for bare weight files (.pkl, or .npz of W1, b1, ...)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="default: the file's own")
     p.set_defaults(func=cmd_convert)
@@ -481,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8192, help="rows per chunk (memory stays flat)")
     p.add_argument("--key", help=".npz input: which array")
     p.add_argument("--skip-rows", type=int, default=0, help=".csv input: header lines to skip")
-    p.add_argument("--activations", type=lambda s: [a.strip() for a in s.split(",") if a.strip()])
+    p.add_argument("--activations", type=_name_list)
     p.add_argument("--backend")
     p.set_defaults(func=cmd_predict)
 
@@ -492,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mnist", nargs="?", const="default", default="default",
                    help="directory of the MNIST .gz files (default: $MLPKIT_DATA, else download to the cache)")
     p.add_argument("--png", help="also draw the confusion matrix (needs matplotlib)")
-    p.add_argument("--activations", type=lambda s: [a.strip() for a in s.split(",") if a.strip()])
+    p.add_argument("--activations", type=_name_list)
     p.add_argument("--backend")
     p.set_defaults(func=cmd_eval)
 
@@ -508,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example:\n  mlpkit info\n  mlpkit info m1.npz")
     p.add_argument("model", nargs="?", help="a model file: print layers, parameter count and FLOPs per sample")
-    p.add_argument("--activations", type=lambda s: [a.strip() for a in s.split(",") if a.strip()])
+    p.add_argument("--activations", type=_name_list)
     p.set_defaults(func=cmd_info)
     return parser
 
