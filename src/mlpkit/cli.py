@@ -404,6 +404,14 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return selftest.run(normalize(args.backend), args.mnist, args.quick)
 
 
+def _model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
+    """Options of every command that reads a model file (see :func:`load_any_model`)."""
+    p.add_argument("--activations", type=_name_list,
+                   help="one per layer, for bare weight files (.pkl, or .npz of W1, b1, ...)")
+    if backend:
+        p.add_argument("--backend", help="numpy, numba or cupy (default: MLPKIT_BACKEND or auto)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlpkit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mlpkit {__version__}")
@@ -470,8 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  mlpkit convert m1.npz m1.onnx")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--activations", type=_name_list,
-                   help="one per layer, for bare weight files (.pkl, or .npz of W1, b1, ...)")
+    _model_options(p, backend=False)
     p.add_argument("--dtype", choices=["float32", "float64"], help="default: the file's own")
     p.set_defaults(func=cmd_convert)
 
@@ -486,8 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8192, help="rows per chunk (memory stays flat)")
     p.add_argument("--key", help=".npz input: which array")
     p.add_argument("--skip-rows", type=int, default=0, help=".csv input: header lines to skip")
-    p.add_argument("--activations", type=_name_list)
-    p.add_argument("--backend")
+    _model_options(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("eval", help="accuracy and confusion matrix on the MNIST test set",
@@ -497,8 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mnist", nargs="?", const="default", default="default",
                    help="directory of the MNIST .gz files (default: $MLPKIT_DATA, else download to the cache)")
     p.add_argument("--png", help="also draw the confusion matrix (needs matplotlib)")
-    p.add_argument("--activations", type=_name_list)
-    p.add_argument("--backend")
+    _model_options(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("selftest", help="check a backend against a float64 reference here, then time it beside the CPU backends",
@@ -513,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example:\n  mlpkit info\n  mlpkit info m1.npz")
     p.add_argument("model", nargs="?", help="a model file: print layers, parameter count and FLOPs per sample")
-    p.add_argument("--activations", type=_name_list)
+    _model_options(p, backend=False)
     p.set_defaults(func=cmd_info)
     return parser
 

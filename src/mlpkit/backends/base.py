@@ -191,9 +191,10 @@ class Ops(abc.ABC):
         return tuple(layers)
 
     def forward(self, x: Any, net: Any) -> Any:
-        """Whole-network forward of x (n, in) -> (n, out); ``net`` comes from :meth:`prepare`."""
+        """Whole-network forward of x (n, in) -> (n, out); ``net`` comes from :meth:`prepare`.
+        The default runs :meth:`dense` layer by layer; backends may fuse the whole network."""
         for layer in net:
-            x = self.activation(layer.activation, self.affine(x, layer.W, layer.b))
+            x = self.dense(x, layer.W, layer.b, layer.activation)
         return x
 
     def forward_one(self, x: Any, net: Any) -> Any:

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..kernels.constants import ACTIVATION_CODES
-from .base import BackendUnavailable
+from .base import BackendUnavailable, Ops
 from .numpy_backend import NumpyOps, softmax_inplace
 
 _FIX = "pip install 'mlpkit[cuda12]' (or 'mlpkit[cuda13]') on a machine with an NVIDIA GPU and driver"
@@ -97,15 +97,12 @@ class CupyOps(NumpyOps):
         k = z.shape[-1]
         return self.kernels["bias_activate"](z, b, k, ACTIVATION_CODES[activation], z)
 
-    def prepare(self, layers):
-        return tuple(layers)
-
-    def forward(self, x: Any, net) -> Any:
-        for layer in net:  # one cuBLAS call and one fused launch per layer (softmax: 4)
-            x = self.dense(x, layer.W, layer.b, layer.activation)
-        return x
-
-    forward_one = forward
+    # The generic layer-by-layer forward over self.dense (one cuBLAS call and one fused launch
+    # per layer; softmax: 4), instead of the NumPy backend's prepared host steps. It handles
+    # (in,) as well as (n, in).
+    prepare = Ops.prepare
+    forward = Ops.forward
+    forward_one = Ops.forward
 
     def activation_grad(self, name: str, a: Any, upstream: Any) -> Any:
         if self.kernels is None or name == "softmax":

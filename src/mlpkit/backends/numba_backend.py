@@ -18,7 +18,7 @@ import numpy as np
 
 from ..kernels import numba_cpu as K
 from . import threads
-from .base import Layer
+from .base import Layer, Ops
 from .numpy_backend import NumpyOps
 
 
@@ -97,9 +97,7 @@ class NumbaOps(NumpyOps):
     def forward(self, x: Any, net: PackedNet) -> np.ndarray:
         if x.shape[0] <= self.fused_max_rows:
             return K.forward_packed(x, net.buf, net.meta, net.width)
-        for layer in net.layers:
-            x = self.dense(x, layer.W, layer.b, layer.activation)
-        return x
+        return Ops.forward(self, x, net.layers)  # BLAS + fused epilogue per layer (self.dense)
 
     def forward_one(self, x: Any, net: PackedNet) -> np.ndarray:
         return K.forward_packed_one(x, net.buf, net.meta, net.width)

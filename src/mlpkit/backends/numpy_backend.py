@@ -63,6 +63,11 @@ _ACTIVATIONS_INPLACE = {
     "softmax": softmax_inplace,
 }
 
+def _activation_inplace(name: str):
+    """The activation that may overwrite its input (the forward pass owns each layer's output)."""
+    return _ACTIVATIONS_INPLACE.get(name) or _ACTIVATIONS[name]
+
+
 _ACTIVATIONS = {
     "identity": lambda z: z,
     "step": lambda z: (z > 0).astype(z.dtype),
@@ -144,7 +149,7 @@ class NumpyOps(Ops):
     def dense(self, x: Any, W: Any, b: Any, activation: str) -> np.ndarray:
         z = x.dot(W)
         z += b
-        act = _ACTIVATIONS_INPLACE.get(activation) or _ACTIVATIONS[activation]
+        act = _activation_inplace(activation)
         with np.errstate(over="ignore") if activation == "sigmoid" else _NO_CONTEXT:
             return act(z)
 
@@ -157,7 +162,7 @@ class NumpyOps(Ops):
     def prepare(self, layers):
         """(W, b, in-place activation) per layer, and whether exp may overflow (sigmoid)."""
         steps = tuple(
-            (layer.W, layer.b, _ACTIVATIONS_INPLACE.get(layer.activation) or _ACTIVATIONS[layer.activation])
+            (layer.W, layer.b, _activation_inplace(layer.activation))
             for layer in layers
         )
         return steps, any(layer.activation == "sigmoid" for layer in layers)
