@@ -76,6 +76,10 @@ def test_cupy_logic_on_numpy_errors_and_training(rng):
     model = mlpkit.MLP([5, 4, 3], seed=0, backend=ops)
     with pytest.raises(ValueError, match="NaN or Inf"):
         model.predict(np.full(5, np.nan))
+    x = np.ones((6, 5))
+    x[4, 1] = np.inf
+    with pytest.raises(ValueError, match=r"first at index \(4, 1\)"):
+        model.predict(x)
     x, t = rng.random((40, 5)), rng.integers(0, 3, 40)
     ref = mlpkit.MLP([5, 4, 3], seed=0, backend="numpy", dtype="float64")
     dev = ref.to_backend(ops)

@@ -125,3 +125,36 @@ def test_non_finite_index_is_global_across_chunks(model):
 def test_bad_batch_size(model, bad):
     with pytest.raises(ValueError, match=f"batch_size must be a positive integer or None; received {bad!r}"):
         model.predict(np.ones((3, 5)), batch_size=bad)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0), (48, 783), (100, 400), (101, 1)])
+def test_non_finite_input_in_a_large_batch(backend, bad, where, dtype, rng):
+    """Batches past the fused row kernel: backends may find it in the first layer's pre-activations."""
+    model = mlpkit.MLP([784, 50, 100, 10], activation="sigmoid", seed=0, backend=backend.name, dtype=dtype)
+    x = rng.random((102, 784))
+    x[where] = bad
+    with pytest.raises(ValueError, match=rf"NaN or Inf \(first at index \({where[0]}, {where[1]}\)\)"):
+        model.predict(x)
+
+
+def test_inf_input_against_zero_weights_is_still_found(backend, dtype):
+    """inf * 0 is NaN: an input whose weights are all zero still poisons its row."""
+    W1 = np.ones((4, 3))
+    W1[2] = 0.0
+    model = mlpkit.MLP.from_arrays([W1, np.ones((3, 2))], [np.zeros(3), np.zeros(2)], ["relu", "identity"],
+                                   backend=backend.name, dtype=dtype)
+    x = np.ones((20, 4))
+    x[7, 2] = np.inf
+    with pytest.raises(ValueError, match=r"first at index \(7, 2\)"):
+        model.predict(x)
+
+
+def test_finite_inputs_that_overflow_are_not_reported(backend, dtype):
+    """Pre-activations that overflow from finite inputs are the model's result, not an input error."""
+    big = np.finfo(dtype).max / 4
+    model = mlpkit.MLP.from_arrays([np.full((3, 2), 8.0)], [np.zeros(2)], ["identity"], backend=backend.name, dtype=dtype)
+    x = np.full((10, 3), big, dtype=dtype)
+    y = model.predict(x)
+    assert np.isinf(y).all()
+    np.testing.assert_array_equal(y, model.predict(x, check_finite=False))

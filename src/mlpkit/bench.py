@@ -42,6 +42,9 @@ class Row:
     batch_samples_per_s: dict[int, float] = field(default_factory=dict)
 
 
+SETTLE_S = 0.15  # idle time before each multi-threaded timing (see run)
+
+
 def seconds_per_call(fn: Callable[[], object], calls: int) -> float:
     start = time.perf_counter()
     for _ in range(calls):
@@ -83,8 +86,14 @@ def run(
     repeats: int = 7,
     target_s: float = 0.05,
     progress: Callable[[str], None] = lambda s: None,
+    settle_s: float = SETTLE_S,
 ) -> list[Row]:
-    """Measure the reference model on each backend (all usable ones if None) and each peer."""
+    """Measure the reference model on each backend (all usable ones if None) and each peer.
+
+    With more than one thread, each timing waits ``settle_s`` first: OpenBLAS's idle workers
+    spin for ~0.1 s after a call (seen as their CPU time in /proc), and a spinning worker on the
+    second core halves whatever runs its own threads next (Numba backend at 2 threads, M1, batch
+    4096: 695k samples/s right after from-scratch NumPy, 1135k without it in the rotation)."""
     names = list(backends) if backends else [n for n, r in available_backends().items() if r is None]
     sizes, hidden, output = MODELS[model_name]
     rng = np.random.default_rng(0)
@@ -119,6 +128,8 @@ def run(
                 for r in range(repeats):
                     progress(f"{threads} thread(s), {'single sample' if n is None else f'batch {n}'}: repeat {r + 1}/{repeats}")
                     for k, f in impls.items():
+                        if threads != 1:
+                            time.sleep(settle_s)  # let the previous implementation's workers stop spinning
                         samples[k].append(seconds_per_call(lambda f=f: f(x), calls[k]))
                 for k, times in samples.items():
                     med = statistics.median(times)

@@ -74,6 +74,10 @@ class Ops(abc.ABC):
     """Numerical operations an MLP needs, implemented once per array library."""
 
     name: ClassVar[str]
+    #: Rows per :meth:`forward` call when ``MLP.predict`` cuts a large batch into chunks: large
+    #: enough to amortise per-call costs, small enough that one chunk's activations (and input
+    #: cast) stay in cache and peak memory does not grow with the input. Measured per backend.
+    chunk_rows: ClassVar[int] = 1024
 
     # -- arrays --------------------------------------------------------------------------
     @abc.abstractmethod
@@ -196,6 +200,16 @@ class Ops(abc.ABC):
         for layer in net:
             x = self.dense(x, layer.W, layer.b, layer.activation)
         return x
+
+    def forward_finite(self, x: Any, net: Any) -> tuple[Any, bool]:
+        """:meth:`forward` and whether x is all finite; when it is not, the output is None or
+        unspecified. Backends may decide from the first layer's pre-activations instead of x
+        (fewer values, already in cache): for finite weights a NaN or Inf input makes its whole
+        row of pre-activations NaN or Inf. Then False may also mean that a finite input
+        overflowed, so callers check x itself before reporting it."""
+        if not self.all_finite(x):
+            return None, False
+        return self.forward(x, net), True
 
     def forward_one(self, x: Any, net: Any) -> Any:
         """Single-sample forward of x (in,) -> (out,); backends may replace it with a fused kernel."""

@@ -102,6 +102,7 @@ class CupyOps(NumpyOps):
     # (in,) as well as (n, in).
     prepare = Ops.prepare
     forward = Ops.forward
+    forward_finite = Ops.forward_finite  # one device reduction over x
     forward_one = Ops.forward
 
     def activation_grad(self, name: str, a: Any, upstream: Any) -> Any:

@@ -129,6 +129,7 @@ class NumpyOps(Ops):
     def all_finite(self, x: Any) -> bool:
         # v.v is finite iff every v_i is, unless large finite values overflow: then check exactly.
         # One BLAS dot and math.isfinite: 0.8 us for 784 floats vs 2.1 us for isfinite(x).all().
+        # (x . 0 would never overflow, but Inf * 0 raises NumPy's "invalid value" warning.)
         v = x if x.ndim == 1 else x.reshape(-1)
         return math.isfinite(v.dot(v)) or bool(np.isfinite(v).all())
 
@@ -168,12 +169,25 @@ class NumpyOps(Ops):
         return steps, any(layer.activation == "sigmoid" for layer in layers)
 
     def forward(self, x: Any, net) -> np.ndarray:
+        return self._forward(x, net, probe=False)[0]
+
+    def forward_finite(self, x: Any, net) -> tuple[np.ndarray, bool]:
+        # the probe scans the first layer's pre-activations: n_out instead of n_in values per row
+        return self._forward(x, net, probe=True)
+
+    def _forward(self, x: Any, net, probe: bool) -> tuple[np.ndarray, bool]:
         steps, quiet = net
-        with np.errstate(over="ignore") if quiet else _NO_CONTEXT:
+        finite = True
+        # a probed forward reports NaN/Inf itself: no RuntimeWarning from the products before that
+        quiet_ctx = np.errstate(over="ignore", invalid="ignore") if probe else np.errstate(over="ignore")
+        with quiet_ctx if (quiet or probe) else _NO_CONTEXT:
             for W, b, act in steps:
                 z = x.dot(W)  # the method skips the @ operator's dispatch: 3.5 vs 4.3 us on (784,) x (784, 50)
                 z += b
+                if probe:
+                    finite, probe = self.all_finite(z), False
                 x = act(z)
-        return x
+        return x, finite
 
-    forward_one = forward  # the same ufuncs handle (in,) and (n, in)
+    def forward_one(self, x: Any, net) -> np.ndarray:
+        return self._forward(x, net, probe=False)[0]  # the same ufuncs handle (in,) and (n, in)

@@ -11,13 +11,17 @@ import contextlib
 import os
 import sys
 import threading
-from typing import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, Sequence, TypeVar
+
+T = TypeVar("T")
 
 ENV_VAR = "MLPKIT_NUM_THREADS"
 
 _env_applied = False
 _lock = threading.Lock()
 _limit: int | None = None  # the limit in force, applied to Numba if it loads later
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, pool) for run_parallel
 
 
 def _threadpoolctl():
@@ -101,3 +105,35 @@ def apply_env_once() -> None:
     raw = os.environ.get(ENV_VAR, "")
     if raw.strip():
         set_num_threads(_check(raw, ENV_VAR))
+
+
+def compute_threads() -> int:
+    """Threads a backend's own kernels may use now: Numba's count for the calling thread (which
+    :func:`set_num_threads` and :func:`num_threads` set), else the limit in force or the CPUs."""
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        return int(numba.get_num_threads())
+    return _limit or os.cpu_count() or 1
+
+
+def split_rows(n: int, min_rows: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges cutting n rows into at most :func:`compute_threads` parts of at
+    least ``min_rows`` rows each (one part when n < 2 * min_rows)."""
+    parts = max(1, min(compute_threads(), n // max(1, min_rows)))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def run_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run the callables at once, the first in the calling thread and the rest on a shared pool,
+    and return their results in order. For kernels that release the GIL (Numba ``nogil``)."""
+    global _pool
+    if len(calls) == 1:
+        return [calls[0]()]
+    with _lock:
+        if _pool is None or _pool[0] != os.getpid():  # a forked child has no pool threads
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="mlpkit"))
+        pool = _pool[1]
+    futures = [pool.submit(call) for call in calls[1:]]
+    first = calls[0]()
+    return [first] + [f.result() for f in futures]

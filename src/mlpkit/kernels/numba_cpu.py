@@ -34,7 +34,11 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
     STEP,
     TANH,
 )
+from .numba_gemm import TILE_ROWS, VECTOR_BYTES, tile_full, tile_half
+
 META_COLUMNS = 5  # w_offset, b_offset, n_in, n_out, activation_code
+PANEL_META_COLUMNS = 5  # offset, n_in, n_out, activation_code, padded_width
+BLOCK_ROWS = 8 * TILE_ROWS  # rows of a batch that go through all layers together (see forward_panels)
 
 
 def _jit(fn=None, **options):
@@ -235,6 +239,89 @@ def forward_packed(x, buf, meta, width):
     for r in range(x.shape[0]):
         _forward_row(x[r], buf, meta, h0, h1, out[r], work)
     return out
+
+
+@_jit
+def dense_panels(x, rows, n_in, panels, off, n_out, z):
+    """z[:rows, :padded] = x[:rows, :n_in] @ W + b for the layer packed at ``panels[off:]``
+    (layout: :mod:`mlpkit.kernels.numba_gemm`). ``rows`` is a multiple of TILE_ROWS; x and z have
+    unit inner stride and at least ``rows`` rows; z has the layer's padded width."""
+    full = 2 * VECTOR_BYTES // z.itemsize
+    half = full // 2
+    width = (n_out + half - 1) // half * half
+    # the micro-kernel does no bounds checks: refuse what would read or write past the arrays
+    if rows % TILE_ROWS or rows > x.shape[0] or rows > z.shape[0] or n_in > x.shape[1] or width > z.shape[1]:
+        raise ValueError("dense_panels: rows must be a multiple of TILE_ROWS and fit x and z")
+    if x.strides[1] != x.itemsize or z.strides[1] != z.itemsize or off + (n_in + 1) * width > panels.shape[0]:
+        raise ValueError("dense_panels: x and z need unit inner stride; the panels must hold the layer")
+    for i0 in range(0, rows, TILE_ROWS):
+        p_off = off
+        c0 = 0
+        while c0 + full <= width:
+            tile_full(x, i0, n_in, panels, p_off, z, c0)
+            p_off += (n_in + 1) * full
+            c0 += full
+        if c0 < width:
+            tile_half(x, i0, n_in, panels, p_off, z, c0)
+
+
+@_jit_dot
+def _nan_probe(z, rows, cols):
+    """Sum of z - z over z[:rows, :cols]: 0 if all finite, NaN otherwise (vectorised, as all_finite)."""
+    acc = 0.0
+    for r in range(rows):
+        for j in range(cols):
+            acc += z[r, j] - z[r, j]
+    return acc
+
+
+@_jit
+def forward_panels(x, panels, meta, out):
+    """Whole-network forward of a batch x (n, in) C-contiguous into out (n, n_out_last), with the
+    layers packed as panels (``meta`` rows: offset, n_in, n_out, activation_code, padded_width).
+    Returns whether the first layer's pre-activations are all finite, which they are iff x is,
+    for finite weights (a NaN or Inf input makes its whole row NaN or Inf); False can also mean
+    that finite inputs overflowed, so a caller re-checks x before blaming it.
+
+    BLOCK_ROWS rows at a time go through every layer, so the intermediate activations stay in
+    cache; the last block's rows are padded up to a multiple of TILE_ROWS through a copy."""
+    n = x.shape[0]
+    n_layers = meta.shape[0]
+    wmax = 0
+    for layer in range(n_layers):
+        wmax = max(wmax, meta[layer, 4])
+    h = np.empty((2, BLOCK_ROWS * wmax), dtype=out.dtype)
+    work = np.empty((WORK_ROWS, wmax), dtype=out.dtype)
+    tail = n % TILE_ROWS
+    xpad = np.zeros((TILE_ROWS if tail else 0, x.shape[1]), dtype=x.dtype)
+    nan_probe = 0.0  # sum of z - z over the first layer: 0 if all finite, NaN otherwise
+    for s in range(0, n, BLOCK_ROWS):
+        rows = min(BLOCK_ROWS, n - s)
+        full_rows = rows - rows % TILE_ROWS
+        src = x[s : s + rows]
+        for layer in range(n_layers):
+            off, n_in, n_out, code, padded = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3], meta[layer, 4]
+            rows_t = full_rows + (TILE_ROWS if rows > full_rows else 0)
+            z = h[layer % 2, : rows_t * padded].reshape((rows_t, padded))
+            if layer == 0:
+                dense_panels(src, full_rows, n_in, panels, off, n_out, z)
+                if rows > full_rows:  # the batch's last rows, padded with zero rows
+                    xpad[: rows - full_rows] = src[full_rows:rows]
+                    dense_panels(xpad, TILE_ROWS, n_in, panels, off, n_out, z[full_rows:])
+                nan_probe += _nan_probe(z, rows, n_out)
+            else:  # z of the previous layer already holds rows_t rows
+                dense_panels(src, rows_t, n_in, panels, off, n_out, z)
+            if layer == n_layers - 1:
+                dst = out[s : s + rows]
+                dst[:, :] = z[:rows, :n_out]
+                activate_block(dst, code)
+            elif code == SOFTMAX:  # over the n_out real columns only
+                for r in range(rows):
+                    activate_row(z[r], n_out, code, work)
+            else:  # elementwise: the padding columns (zero weights) may take any value
+                activate_block(z, code)
+            src = z
+    return nan_probe == 0.0
 
 
 # -- single layer ------------------------------------------------------------------------------

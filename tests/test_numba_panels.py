@@ -1,0 +1,78 @@
+"""The Numba backend's panel kernel (register-tiled products, all layers per block of rows):
+widths around the panel and tile edges, hidden softmax, thread splitting. Its finite probe is
+tested with every backend's in test_errors.py."""
+
+import numpy as np
+import pytest
+
+import mlpkit
+import reference as ref
+from conftest import backend_or_skip
+
+# panel widths: float32 16 (8 for the last one), float64 8 (4); tiles of 6 rows, blocks of 48
+WIDTHS = [1, 3, 4, 7, 8, 9, 15, 16, 17, 24, 33]
+ROWS = [3, 5, 6, 7, 47, 48, 49, 97]
+
+
+@pytest.fixture(autouse=True)
+def numba_ops():
+    return backend_or_skip("numba")
+
+
+@pytest.mark.parametrize("n_out", WIDTHS)
+def test_panel_widths_match_reference(n_out, dtype, rng):
+    sizes = (17, n_out, 5, n_out)
+    acts = ["sigmoid", "relu", "softmax"]
+    Ws = [rng.normal(scale=1 / np.sqrt(i), size=(i, o)) for i, o in zip(sizes[:-1], sizes[1:])]
+    bs = [rng.normal(scale=0.5, size=o) for o in sizes[1:]]
+    model = mlpkit.MLP.from_arrays(Ws, bs, acts, backend="numba", dtype=dtype)
+    cast = [[a.astype(dtype) for a in group] for group in (Ws, bs)]
+    for n in ROWS:
+        x = rng.normal(size=(n, 17)).astype(dtype)
+        ref.assert_close(model.predict(x), ref.forward(x, *cast, acts), dtype, scale=1.0)
+
+
+@pytest.mark.parametrize("hidden", ["softmax", "identity", "tanh", "leaky_relu", "step"])
+def test_hidden_activations_ignore_padding_columns(hidden, dtype, rng):
+    """Padding columns hold act(0); a hidden softmax must normalise over the real columns only."""
+    sizes, acts = (9, 10, 6, 3), [hidden, hidden, "identity"]
+    Ws = [rng.normal(size=(i, o)) for i, o in zip(sizes[:-1], sizes[1:])]
+    bs = [rng.normal(size=o) for o in sizes[1:]]
+    x = rng.normal(size=(50, 9)).astype(dtype)
+    got = mlpkit.MLP.from_arrays(Ws, bs, acts, backend="numba", dtype=dtype).predict(x)
+    expect = ref.forward(x, [W.astype(dtype) for W in Ws], [b.astype(dtype) for b in bs], acts)
+    if hidden == "step":  # discontinuous at 0: compare where the reference is far from a flip
+        np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-4)
+    else:
+        ref.assert_close(got, expect, dtype, scale=1.0 + np.abs(expect))
+
+
+def test_rows_split_across_threads_give_identical_results(dtype, rng):
+    from mlpkit.backends import threads
+
+    model = mlpkit.MLP([784, 50, 100, 10], activation="sigmoid", seed=0, backend="numba", dtype=dtype)
+    x = rng.random((2000, 784))
+    with mlpkit.num_threads(1):
+        one = model.predict(x, batch_size=2000)
+    with mlpkit.num_threads(2):
+        assert len(threads.split_rows(2000, 332)) == 2  # the split this test is about happens
+        two = model.predict(x, batch_size=2000)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_dense_panels_refuses_what_would_overrun_the_arrays():
+    """The LLVM micro-kernel has no bounds checks; its driver checks shapes once per call."""
+    from mlpkit.kernels import numba_cpu as K
+    from mlpkit.kernels import numba_gemm as G
+
+    W, b = np.ones((5, 9), np.float32), np.zeros(9, np.float32)
+    panels = G.pack_panels(W, b)
+    z = np.empty((12, G.padded_width(9, np.float32)), np.float32)
+    K.dense_panels(np.ones((12, 5), np.float32), 12, 5, panels, 0, 9, z)
+    np.testing.assert_array_equal(z[:, :9], np.full((12, 9), 5.0))
+    for x, rows, zz in [(np.ones((12, 5), np.float32), 10, z),  # not a multiple of the tile
+                        (np.ones((6, 5), np.float32), 12, z),  # more rows than x holds
+                        (np.ones((12, 5), np.float32), 12, z[:, :8]),  # z narrower than the panels
+                        (np.ones((12, 10), np.float32)[:, ::2], 12, z)]:  # strided columns
+        with pytest.raises(ValueError, match="dense_panels"):
+            K.dense_panels(x, rows, 5, panels, 0, 9, zz)
