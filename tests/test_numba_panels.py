@@ -9,8 +9,9 @@ import mlpkit
 import reference as ref
 from conftest import backend_or_skip
 
-# panel widths: float32 16 (8 for the last one), float64 8 (4); tiles of 6 rows, blocks of 48
-WIDTHS = [1, 3, 4, 7, 8, 9, 15, 16, 17, 24, 33]
+# panel widths: float32 16 (8 for a half panel, up to 4 leftover columns as dot products),
+# float64 8 (4, 2); tiles of 6 rows, blocks of 48. Every plan shape occurs in both dtypes.
+WIDTHS = [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 20, 21, 24, 33, 50]
 ROWS = [3, 5, 6, 7, 47, 48, 49, 97]
 
 
@@ -67,12 +68,27 @@ def test_dense_panels_refuses_what_would_overrun_the_arrays():
 
     W, b = np.ones((5, 9), np.float32), np.zeros(9, np.float32)
     panels = G.pack_panels(W, b)
-    z = np.empty((12, G.padded_width(9, np.float32)), np.float32)
-    K.dense_panels(np.ones((12, 5), np.float32), 12, 5, panels, 0, 9, z)
+    lm = np.array([0, 5, 9, 0, G.z_width(9, np.float32), *G.panel_plan(9, np.float32)], dtype=np.int64)
+    z = np.empty((12, G.z_width(9, np.float32)), np.float32)
+    K.dense_panels(np.ones((12, 5), np.float32), 12, panels, lm, z)
     np.testing.assert_array_equal(z[:, :9], np.full((12, 9), 5.0))
     for x, rows, zz in [(np.ones((12, 5), np.float32), 10, z),  # not a multiple of the tile
                         (np.ones((6, 5), np.float32), 12, z),  # more rows than x holds
                         (np.ones((12, 5), np.float32), 12, z[:, :8]),  # z narrower than the panels
                         (np.ones((12, 10), np.float32)[:, ::2], 12, z)]:  # strided columns
         with pytest.raises(ValueError, match="dense_panels"):
-            K.dense_panels(x, rows, 5, panels, 0, 9, zz)
+            K.dense_panels(x, rows, panels, lm, zz)
+
+
+@pytest.mark.parametrize("dtype_", ["float32", "float64"])
+def test_panel_plan_covers_every_column_once(dtype_):
+    from mlpkit.kernels import numba_gemm as G
+
+    full = G.panel_width(dtype_)
+    for n_out in range(1, 70):
+        n_full, n_half, n_dot = G.panel_plan(n_out, dtype_)
+        covered = n_full * full + n_half * full // 2 + n_dot
+        assert covered == G.z_width(n_out, dtype_) >= n_out
+        assert covered - n_out < full // 2 and n_dot <= full // 4 and n_half <= 1
+        if n_dot:
+            assert covered == n_out  # dot columns leave no padding

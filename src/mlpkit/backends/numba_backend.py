@@ -34,7 +34,7 @@ class PackedNet:
     meta: np.ndarray  # (n_layers, 5) int64: w_offset, b_offset, n_in, n_out, code
     width: int  # widest layer output, the scratch size
     panels: np.ndarray  # every layer as panels (numba_gemm.pack_panels), end to end
-    panel_meta: np.ndarray  # (n_layers, 5) int64: offset, n_in, n_out, code, padded width
+    panel_meta: np.ndarray  # (n_layers, 8) int64: see numba_cpu.dense_panels
     flops_per_row: int  # 2 * sum of n_in * n_out: the products' work per sample
 
 
@@ -49,7 +49,8 @@ def pack(layers: Sequence[Layer]) -> PackedNet:
         rows.append((offset, offset + n_in * n_out, n_in, n_out, code))
         offset += n_in * n_out + n_out
         panel_parts.append(G.pack_panels(layer.W, layer.b))
-        panel_rows.append((panel_offset, n_in, n_out, code, G.padded_width(n_out, layer.W.dtype)))
+        dt = layer.W.dtype
+        panel_rows.append((panel_offset, n_in, n_out, code, G.z_width(n_out, dt), *G.panel_plan(n_out, dt)))
         panel_offset += panel_parts[-1].size
     meta = np.array(rows, dtype=np.int64).reshape(-1, K.META_COLUMNS)
     return PackedNet(
