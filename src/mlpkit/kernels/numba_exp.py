@@ -71,19 +71,9 @@ def _exp64(x0):
     m = x * _LOG2E + _ROUND
     f = m - _ROUND
     r = (x - f * _LN2_HI) - f * _LN2_LO
-    p = 2.0876756987868100e-09
-    p = _P64[11] + r * p
-    p = _P64[10] + r * p
-    p = _P64[9] + r * p
-    p = _P64[8] + r * p
-    p = _P64[7] + r * p
-    p = _P64[6] + r * p
-    p = _P64[5] + r * p
-    p = _P64[4] + r * p
-    p = _P64[3] + r * p
-    p = _P64[2] + r * p
-    p = _P64[1] + r * p
-    p = _P64[0] + r * p
+    p = _P64[12]
+    for i in range(11, -1, -1):  # Horner; LLVM unrolls it
+        p = _P64[i] + r * p
     scale = _bits_f64((_f64_bits(m) - (_ROUND_BITS - 1023)) << 52)
     return p * scale if x0 > _EXP_MIN else 0.0
 
