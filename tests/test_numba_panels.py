@@ -92,3 +92,18 @@ def test_panel_plan_covers_every_column_once(dtype_):
         assert covered - n_out < full // 2 and n_dot <= full // 4 and n_half <= 1
         if n_dot:
             assert covered == n_out  # dot columns leave no padding
+
+
+def test_concurrent_callers_share_the_row_pool(rng):
+    """Several Python threads predicting large batches at once, each split over the shared pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = mlpkit.MLP([784, 50, 100, 10], activation="sigmoid", seed=0, backend="numba")
+    inputs = [rng.random((n, 784)) for n in (700, 1500, 2000)]
+    expected = [model.predict(x) for x in inputs]
+
+    def worker(k):
+        return sum(not np.array_equal(model.predict(inputs[(i + k) % 3]), expected[(i + k) % 3]) for i in range(15))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(worker, range(4))) == [0] * 4

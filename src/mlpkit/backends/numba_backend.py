@@ -65,7 +65,7 @@ def pack(layers: Sequence[Layer]) -> PackedNet:
 
 
 class NumbaOps(NumpyOps):
-    """Compiled loop kernels (Numba ``@njit``), serial and ``nogil``; BLAS for large products."""
+    """Compiled loop kernels (Numba ``@njit``), serial and ``nogil``; BLAS only for training's layer products."""
 
     name = "numba"
     #: The panel kernel blocks rows itself (48 at a time), so chunks only amortise the per-call
