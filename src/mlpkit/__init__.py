@@ -21,32 +21,22 @@ from .backends import (
     set_num_threads,
     use_backend,
 )
-from .mlp import SGD, AdaGrad, Adam, History, Momentum, Nesterov, Optimizer, RMSprop, gradient_check, numerical_gradient
-from .mlp import MLP
+from .mlp import *  # noqa: F403  (the model API: MLP, optimizers, History, gradient checks)
+from .mlp import __all__ as _MODEL_API
 from . import onnx  # noqa: F401  (mlpkit.onnx.export / load; imports the onnx package only when called)
 from .mlp.io import ModelFormatError, load, save
 from .mlp.plotting import plot_history
 from .pretrained import load_pretrained
 
 __all__ = [
+    *_MODEL_API,
     "ACTIVATIONS",
     "LOSSES",
-    "MLP",
     "ModelFormatError",
     "load",
     "load_pretrained",
     "plot_history",
     "save",
-    "SGD",
-    "AdaGrad",
-    "Adam",
-    "History",
-    "Momentum",
-    "Nesterov",
-    "Optimizer",
-    "RMSprop",
-    "gradient_check",
-    "numerical_gradient",
     "BackendUnavailable",
     "Ops",
     "__version__",

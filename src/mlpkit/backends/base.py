@@ -206,7 +206,8 @@ class Ops(abc.ABC):
         unspecified. Backends may decide from the first layer's pre-activations instead of x
         (fewer values, already in cache): for finite weights a NaN or Inf input makes its whole
         row of pre-activations NaN or Inf. Then False may also mean that a finite input
-        overflowed, so callers check x itself before reporting it."""
+        overflowed, and the output is the forward's result: callers check x itself before
+        reporting it."""
         if not self.all_finite(x):
             return None, False
         return self.forward(x, net), True

@@ -29,7 +29,6 @@ from .numpy_backend import NumpyOps
 class PackedNet:
     """A network laid out for the fused kernels (see :mod:`mlpkit.kernels.numba_cpu`)."""
 
-    layers: tuple[Layer, ...]
     buf: np.ndarray  # every W.T (out, in) row-major and b, end to end, model dtype
     meta: np.ndarray  # (n_layers, 5) int64: w_offset, b_offset, n_in, n_out, code
     width: int  # widest layer output, the scratch size
@@ -54,7 +53,6 @@ def pack(layers: Sequence[Layer]) -> PackedNet:
         panel_offset += panel_parts[-1].size
     meta = np.array(rows, dtype=np.int64).reshape(-1, K.META_COLUMNS)
     return PackedNet(
-        layers=tuple(layers),
         buf=np.ascontiguousarray(np.concatenate(parts)),
         meta=meta,
         width=int(meta[:, 3].max()),

@@ -118,8 +118,8 @@ class MLP:
         not rescaled). Returns a NumPy array unless x is a non-NumPy array of the model's backend.
         NaN or Inf in x raises ValueError; ``check_finite=False`` skips that scan, and then the
         outputs for non-finite inputs are unspecified. Batches are processed ``batch_size`` rows
-        at a time (default :attr:`default_batch_size`, else the backend's ``chunk_rows``), so peak memory does not grow with the
-        input beyond the output itself.
+        at a time (default :attr:`default_batch_size`, else the backend's ``chunk_rows``), so
+        peak memory does not grow with the input beyond the output itself.
         """
         ops = self._ops
         arr = checks.input_array(x, self._n_in)
@@ -149,7 +149,7 @@ class MLP:
         if finite:
             return y
         self._check_finite(xb, offset)  # raises unless finite inputs overflowed in the first layer
-        return y if y is not None else ops.forward(xb, self._net)
+        return y
 
     def _check_finite(self, xb: Any, offset: int = 0) -> None:
         """Raise ValueError naming the first NaN/Inf of xb (its row shifted by ``offset``)."""
