@@ -20,6 +20,7 @@ import numpy as np
 
 from ..kernels import numba_cpu as K
 from ..kernels import numba_gemm as G
+from ..kernels.packed_rows import pack_rows
 from . import threads
 from .base import Layer, Ops
 from .numpy_backend import NumpyOps
@@ -29,7 +30,7 @@ from .numpy_backend import NumpyOps
 class PackedNet:
     """A network laid out for the fused kernels (see :mod:`mlpkit.kernels.numba_cpu`)."""
 
-    buf: np.ndarray  # every W.T (out, in) row-major and b, end to end, model dtype
+    buf: np.ndarray  # the row-kernel layout of mlpkit.kernels.packed_rows
     meta: np.ndarray  # (n_layers, 5) int64: w_offset, b_offset, n_in, n_out, code
     width: int  # widest layer output, the scratch size
     panels: np.ndarray  # every layer as panels (numba_gemm.pack_panels), end to end
@@ -39,21 +40,17 @@ class PackedNet:
 
 def pack(layers: Sequence[Layer]) -> PackedNet:
     """Copy every layer into the row-kernel buffer (W.T, b) and the panel buffer, with ``meta``s."""
-    parts, rows, offset = [], [], 0
+    codes = [K.ACTIVATION_CODES[layer.activation] for layer in layers]
+    buf, meta = pack_rows([layer.W for layer in layers], [layer.b for layer in layers], codes)
     panel_parts, panel_rows, panel_offset = [], [], 0
-    for layer in layers:
+    for layer, code in zip(layers, codes):
         n_in, n_out = layer.W.shape
-        code = K.ACTIVATION_CODES[layer.activation]
-        parts += [np.ravel(layer.W.T, order="C"), layer.b]
-        rows.append((offset, offset + n_in * n_out, n_in, n_out, code))
-        offset += n_in * n_out + n_out
         panel_parts.append(G.pack_panels(layer.W, layer.b))
         dt = layer.W.dtype
         panel_rows.append((panel_offset, n_in, n_out, code, G.z_width(n_out, dt), *G.panel_plan(n_out, dt)))
         panel_offset += panel_parts[-1].size
-    meta = np.array(rows, dtype=np.int64).reshape(-1, K.META_COLUMNS)
     return PackedNet(
-        buf=np.ascontiguousarray(np.concatenate(parts)),
+        buf=buf,
         meta=meta,
         width=int(meta[:, 3].max()),
         panels=np.concatenate(panel_parts),

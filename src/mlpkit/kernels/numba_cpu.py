@@ -10,10 +10,8 @@ Floating-point dtype follows the arrays (float32 or float64). exp and sigmoid ar
 ones of :mod:`mlpkit.kernels.numba_exp` (float32: within 2e-7 relative; float64: 5e-16); sums
 of a softmax accumulate in float64.
 
-A whole network is *packed* for the fused kernels: every layer's W transposed to (out, in),
-row-major, and b laid end to end in one 1-D buffer, and an int64 ``meta`` array of shape (layers, 5) whose rows are
-``(w_offset, b_offset, n_in, n_out, activation_code)``. Three arguments instead of 2 per layer keep
-the dispatcher's per-call unboxing cost constant.
+A whole network is *packed* for the fused row kernels in the layout of
+:mod:`mlpkit.kernels.packed_rows` (``buf``, ``meta``), shared with the CUDA fused forward.
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
 from .numba_exp import fast_exp, fast_sigmoid
 from .numba_gemm import TILE_ROWS, VECTOR_BYTES, tile_full, tile_half
 
-META_COLUMNS = 5  # w_offset, b_offset, n_in, n_out, activation_code
 # offset, n_in, n_out, activation_code, z_width, full panels, half panels, dot columns
 PANEL_META_COLUMNS = 8
 BLOCK_ROWS = 8 * TILE_ROWS  # rows of a batch that go through all layers together (see forward_panels)
