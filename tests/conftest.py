@@ -88,3 +88,13 @@ def pytest_collection_modifyitems(items):
         params = getattr(getattr(item, "callspec", None), "params", {})
         if params.get("backend") == "cupy" or params.get("name") == "cupy":
             item.add_marker(pytest.mark.gpu)
+
+
+@pytest.fixture(scope="session")
+def cuda_host_lib(tmp_path_factory):
+    """The CUDA kernel sources compiled for the host (tests/cuda_on_host.py); NOT GPU coverage."""
+    import cuda_on_host
+
+    if cuda_on_host.host_compiler() is None:
+        pytest.skip("no host C++ compiler (g++ or c++) on PATH to run the CUDA kernel sources on the host")
+    return cuda_on_host.build_host_library(tmp_path_factory.mktemp("cuda_on_host"))

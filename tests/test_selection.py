@@ -92,6 +92,32 @@ def test_cupy_without_gpu_is_unavailable_with_reason():
     assert mlpkit.get_backend().name != "cupy"
 
 
+@pytest.mark.parametrize("outcome, says", [
+    (RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version"),
+     "the NVIDIA driver is missing or too old for this CuPy's CUDA runtime (cudaErrorInsufficientDriver"),
+    (RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected"), "no CUDA device (cudaErrorNoDevice"),
+    (OSError("libcuda.so: cannot open shared object file"), "no usable CUDA device or driver (libcuda.so"),
+    (0, "CuPy sees no CUDA device"),
+])
+def test_cupy_probe_says_why_for_each_failure(monkeypatch, outcome, says):
+    """A stand-in cupy module whose getDeviceCount() fails or finds nothing (no GPU code runs)."""
+    import sys
+    import types
+
+    from mlpkit.backends.cupy_backend import probe
+
+    def count():
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=count)))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    with pytest.raises(mlpkit.BackendUnavailable) as err:
+        probe()
+    assert says in str(err.value) and "To fix: pip install 'mlpkit[cuda12]'" in str(err.value)
+
+
 def test_available_backends_lists_every_name():
     found = mlpkit.available_backends()
     assert list(found) == ["numpy", "numba", "cupy"]

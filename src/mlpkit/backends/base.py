@@ -11,6 +11,7 @@ Conventions for every method below:
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
@@ -23,7 +24,7 @@ ACTIVATION_ALIASES: dict[str, str] = {"logistic": "sigmoid", "linear": "identity
 LOSSES: tuple[str, ...] = ("mse", "cross_entropy", "cross_entropy_logits")
 LOSS_ALIASES: dict[str, str] = {"mean_squared_error": "mse"}
 DTYPES: tuple[str, ...] = ("float32", "float64")
-
+_NO_SCOPE = contextlib.nullcontext()
 
 
 class BackendUnavailable(ImportError):
@@ -78,6 +79,11 @@ class Ops(abc.ABC):
     #: enough to amortise per-call costs, small enough that one chunk's activations (and input
     #: cast) stay in cache and peak memory does not grow with the input. Measured per backend.
     chunk_rows: ClassVar[int] = 1024
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        """Context in which one public model call (predict, fit, ...) issues all of its work.
+        The default does nothing; the CuPy backend runs the work on its own stream."""
+        return _NO_SCOPE
 
     # -- arrays --------------------------------------------------------------------------
     @abc.abstractmethod

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -15,6 +16,17 @@ from . import backprop, checks, training
 from .init import init_weight
 from .optimizers import Optimizer, get_optimizer
 from .training import History
+
+
+def _in_backend_scope(method: Callable) -> Callable:
+    """Run a public method inside its backend's :meth:`~mlpkit.backends.Ops.scope`."""
+
+    @functools.wraps(method)
+    def wrapper(self: "MLP", *args: Any, **kwargs: Any) -> Any:
+        with self._ops.scope():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class MLP:
@@ -84,13 +96,14 @@ class MLP:
         # Every W and b is a view into one flat buffer, so an optimizer step is one pass
         # over all parameters; ``_views`` slices any flat array the same way.
         flat = np.concatenate([a.ravel() for pair in zip(Ws, bs) for a in pair])
-        self._flat = ops.asarray(flat, dtype)
         self._shapes = tuple(shape for W in Ws for shape in (W.shape, W.shape[1:]))
-        views = self._views(self._flat)
-        self._layers = tuple(Layer(W, b, a) for W, b, a in zip(views[0::2], views[1::2], acts))
         self._n_in = Ws[0].shape[0]
         self.metadata: dict = {}  # free-form, saved with the model (class labels, normalisation...)
-        self._refresh()
+        with ops.scope():  # the upload and the backend's packing are ordered with later calls
+            self._flat = ops.asarray(flat, dtype)
+            views = self._views(self._flat)
+            self._layers = tuple(Layer(W, b, a) for W, b, a in zip(views[0::2], views[1::2], acts))
+            self._refresh()
 
     def _views(self, flat: Any) -> list[Any]:
         """W1, b1, W2, b2, ... as views of a flat array laid out like the parameters."""
@@ -125,18 +138,19 @@ class MLP:
         arr = checks.input_array(x, self._n_in)
         native = ops.is_native(arr)
         check = check_finite and arr.dtype.kind == "f"
-        if arr.ndim == 1:
-            xb = ops.asarray(arr, self._dtype)
-            if check:
-                self._check_finite(xb)
-            y = ops.forward_one(xb, self._net)
-        else:
-            step = checks.batch_size(batch_size, self.default_batch_size or ops.chunk_rows)
-            if len(arr) <= step:
-                y = self._forward(arr, check)
+        with ops.scope():  # the backend issues this call's work (CuPy: on its own stream)
+            if arr.ndim == 1:
+                xb = ops.asarray(arr, self._dtype)
+                if check:
+                    self._check_finite(xb)
+                y = ops.forward_one(xb, self._net)
             else:
-                y = ops.concat([self._forward(arr[i : i + step], check, offset=i) for i in range(0, len(arr), step)])
-        return y if native else ops.to_numpy(y)
+                step = checks.batch_size(batch_size, self.default_batch_size or ops.chunk_rows)
+                if len(arr) <= step:
+                    y = self._forward(arr, check)
+                else:
+                    y = ops.concat([self._forward(arr[i : i + step], check, offset=i) for i in range(0, len(arr), step)])
+            return y if native else ops.to_numpy(y)
 
     def _forward(self, arr: Any, check: bool, offset: int = 0) -> Any:
         """Forward of the batch ``arr`` (rows ``offset``... of the caller's input) cast to the model
@@ -163,12 +177,14 @@ class MLP:
         return self.predict(x, **kwargs).argmax(axis=-1)
 
     # -- training --------------------------------------------------------------------------------
+    @_in_backend_scope
     def loss(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> float:
         """Mean loss over the rows of x (n, n_features) against labels (n,) or targets (n, n_out)."""
         xb, tb, name = self._training_batch(x, t, loss)
         _, z = backprop.forward_logits(self._ops, self._layers, xb)
         return backprop.output_step(self._ops, self._layers[-1].activation, z, tb, name)[0]
 
+    @_in_backend_scope
     def gradients(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> dict[str, np.ndarray]:
         """dLoss/dparam for every parameter, named like :attr:`params` (NumPy arrays)."""
         xb, tb, name = self._training_batch(x, t, loss)
@@ -185,6 +201,7 @@ class MLP:
         T = training.targets(t, len(X), self.layer_sizes[-1])
         return self._ops.asarray(X, self._dtype), self._ops.asarray(T, self._dtype), training.fit_loss(loss)
 
+    @_in_backend_scope
     def fit(
         self,
         x: Any,
@@ -221,6 +238,7 @@ class MLP:
             callbacks=list(callbacks or ()), weight_decay=weight_decay, early_stopping=early_stopping,
         )
 
+    @_in_backend_scope
     def evaluate(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> tuple[float, float]:
         """(mean loss, accuracy) on x with labels or targets t."""
         X = training.inputs(x, self._n_in)
