@@ -133,6 +133,22 @@ def test_selftest_passes_a_correct_backend_and_fails_a_broken_one(monkeypatch, c
     assert "FAIL  every activation vs float64 reference" in capsys.readouterr().out
 
 
+def test_selftest_times_each_threshold_on_and_off_and_restores_it():
+    from conftest import backend_or_skip
+    from mlpkit import selftest
+
+    ops = backend_or_skip("numba")
+    lines = selftest.threshold_timings("numba", (1, 3), repeats=1, target_s=0.001)
+    assert lines[0] == f"fused_max_rows = {type(ops).fused_max_rows}: {selftest.THRESHOLDS['fused_max_rows']}"
+    assert len(lines) == 3 and "the current setting uses on" in lines[1] and "the current setting uses off" in lines[2]
+    assert "fused_max_rows" not in vars(ops)  # the class's value again, not a copy on the instance
+    ops.fused_max_rows = 3
+    try:
+        assert "uses on" in selftest.threshold_timings("numba", (3,), repeats=1, target_s=0.001)[1] and ops.fused_max_rows == 3
+    finally:
+        del ops.fused_max_rows
+
+
 def test_selftest_unavailable_backend_reports_why(capsys):
     import mlpkit
 

@@ -57,6 +57,51 @@ def checks(backend: str, mnist_dir: str | None = None) -> list[tuple[str, bool, 
     return out
 
 
+#: Thresholds a backend may have, each set from a measurement or a prediction (see the backend),
+#: and what turning it off means: 0 sends every call down the other path.
+THRESHOLDS = {
+    "fused_max_rows": "batches of up to N rows run the fused whole-network kernel",
+    "pinned_max_bytes": "copies of up to N bytes go through pinned staging buffers",
+}
+
+
+def threshold_timings(backend: str, batches=(1, 4, 16, 64, 256, 1024), repeats: int = 7, target_s: float = 0.02) -> list[str]:
+    """Time M1 float32 ``predict`` with each of the backend's :data:`THRESHOLDS` forced on (no
+    limit) and off (0), interleaved, per batch size (1: the single-sample path); one line per
+    batch: both medians, their ratio and which path the current setting takes."""
+    from . import bench
+
+    ops = get_backend(backend)
+    model = bench.build("M1", backend, "float32")
+    rng = np.random.default_rng(0)
+    lines = []
+    for knob, meaning in THRESHOLDS.items():
+        if not hasattr(ops, knob):
+            continue
+        current, own = getattr(ops, knob), knob in vars(ops)
+        lines.append(f"{knob} = {current}: {meaning}")
+        try:
+            for n in batches:
+                x = rng.random(784 if n == 1 else (n, 784)).astype(np.float32)
+                size = n if knob == "fused_max_rows" else x.nbytes
+                times: dict[str, list[float]] = {"on": [], "off": []}
+                for _ in range(repeats):
+                    for setting, value in (("on", 1 << 62), ("off", 0)):
+                        setattr(ops, knob, value)
+                        model.predict(x)
+                        calls = max(1, int(target_s / max(bench.seconds_per_call(lambda: model.predict(x), 2), 1e-9)))
+                        times[setting].append(bench.seconds_per_call(lambda: model.predict(x), calls))
+                on, off = (float(np.median(times[k])) * 1e6 for k in ("on", "off"))
+                uses = "on" if size <= current else "off"
+                lines.append(f"  batch {n:>5}: on {on:9.1f} us, off {off:9.1f} us, off/on {off / on:5.2f}x; the current setting uses {uses}")
+        finally:
+            if own:
+                setattr(ops, knob, current)
+            else:
+                delattr(ops, knob)  # back to the class's value
+    return lines
+
+
 def run(backend: str, mnist_dir: str | None, quick: bool, echo: Callable[[str], None] = print) -> int:
     """Print the checks and a benchmark beside the CPU backends; 1 if any check failed."""
     from . import bench
@@ -69,5 +114,7 @@ def run(backend: str, mnist_dir: str | None, quick: bool, echo: Callable[[str], 
     rows = bench.run("M1", "float32", [backend, *cpu], (), (1,), (256, 4096) if not quick else (256,),
                      3 if quick else 7, 0.01 if quick else 0.05)
     echo(bench.format_table(rows))
+    for line in threshold_timings(backend, (1, 16, 256) if quick else (1, 4, 16, 64, 256, 1024), 3 if quick else 7):
+        echo(line)
     echo(f"{failed} check(s) failed" if failed else "all checks passed")
     return 1 if failed else 0
