@@ -1,6 +1,6 @@
 // Just enough of CUDA's execution model to run mlpkit's CUDA kernel sources with a host C++20
 // compiler, for tests on machines without a GPU. Blocks run one after another; the threads of a
-// block are real threads, so __syncthreads is a barrier and __shfl_xor_sync exchanges values
+// block are real threads, so __syncthreads and __syncwarp are barriers and __shfl_xor_sync exchanges values
 // through per-warp slots between two warp barriers (every lane of a warp must call it, as the
 // kernels' warp-uniform loops do). It checks the kernels' arithmetic and indexing, not how a GPU
 // compiles or schedules them.
@@ -36,6 +36,8 @@ struct emu_block_state {
 static emu_block_state* emu_block = nullptr;
 
 static inline void __syncthreads() { emu_block->block.arrive_and_wait(); }
+
+static inline void __syncwarp(unsigned = 0xffffffffu) { emu_block->warps[threadIdx.x / 32]->arrive_and_wait(); }
 
 template <typename R>
 R __shfl_xor_sync(unsigned, R v, int lane_mask) {

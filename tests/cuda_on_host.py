@@ -84,6 +84,8 @@ FORWARD_LAUNCHERS = "".join(
     f'extern "C" void emu_forward_rows_{suffix}(unsigned grid, unsigned block, const {t}* x, const {t}* buf,'
     f" const long long* meta, int n_layers, int cap, {t}* out) {{"
     f" emu_launch(grid, block, [=] {{ mlpkit_forward_rows_{suffix}(x, buf, meta, n_layers, cap, out); }}); }}\n"
+    f'extern "C" void emu_bias_softmax_rows_{suffix}(unsigned grid, unsigned block, {t}* z, const {t}* b, long long n, int k) {{'
+    f" emu_launch(grid, block, [=] {{ mlpkit_bias_softmax_rows_{suffix}(z, b, n, k); }}); }}\n"
     for t, suffix in SUFFIXES
 )
 
@@ -144,8 +146,19 @@ def emulated_kernels(lib: ctypes.CDLL, launches: list | None = None) -> dict:
                                                       ctypes.c_int(n_layers), ctypes.c_int(cap), ptr(out))
         return launch
 
+    def bias_softmax_rows(dtype):
+        def launch(grid, block, args, shared_mem=0):
+            z, b, n, k = args
+            assert isinstance(n, np.int64) and isinstance(k, np.int32) and shared_mem == 0 and block[0] % 32 == 0
+            if launches is not None:
+                launches.append((f"bias_softmax_rows_{dtype}", grid, block, shared_mem))
+            getattr(lib, f"emu_bias_softmax_rows_{dtype}")(ctypes.c_uint(grid[0]), ctypes.c_uint(block[0]), ptr(z), ptr(b),
+                                                           ctypes.c_longlong(n), ctypes.c_int(k))
+        return launch
+
     kernels = {"bias_activate": bias_activate, "activation_grad": activation_grad, "adam": adam, "all_finite": all_finite}
     kernels.update({f"forward_rows_{d}": forward_rows(d) for _, d in SUFFIXES})
+    kernels.update({f"bias_softmax_rows_{d}": bias_softmax_rows(d) for _, d in SUFFIXES})
     return kernels
 
 

@@ -61,7 +61,7 @@ def _assert_close(got, expect, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("block", [32, 96, cupy_gpu.FORWARD_THREADS])
+@pytest.mark.parametrize("block", [32, 96, cupy_gpu.BLOCK_THREADS])
 def test_cuda_source_on_host_forward_rows_every_activation(cuda_host_lib, dtype, block):
     rng = np.random.default_rng(7)
     for hidden in ACTIVATION_CODES:
@@ -86,6 +86,20 @@ def test_cuda_source_on_host_forward_rows_widths_around_the_warp(cuda_host_lib, 
         w, b, acts = _network(rng, sizes, acts, dtype)
         x = rng.normal(size=(4, sizes[0])).astype(dtype)
         _assert_close(_run_forward(cuda_host_lib, x, w, b, acts, 64), _reference_forward(x, w, b, acts), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_source_on_host_bias_softmax_rows(cuda_host_lib, dtype):
+    """Rows not a multiple of the 8 per block; widths below, at and above the warp."""
+    rng = np.random.default_rng(11)
+    for n, k in ((1, 1), (9, 10), (17, 32), (5, 70)):
+        z = rng.normal(0, 4, size=(n, k)).astype(dtype)
+        b = rng.normal(size=k).astype(dtype)
+        expect = ref.softmax(ref.f64(z) + ref.f64(b))
+        grid = (n + 7) // 8
+        getattr(cuda_host_lib, f"emu_bias_softmax_rows_{dtype}")(ctypes.c_uint(grid), ctypes.c_uint(cupy_gpu.BLOCK_THREADS), _ptr(z), _ptr(b),
+                                                                 ctypes.c_longlong(n), ctypes.c_int(k))
+        _assert_close(z, expect, dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -155,8 +155,12 @@ def test_cupy_logic_on_numpy_fused_and_layer_paths_with_host_kernels(dtype, host
             assert y.dtype == np.dtype(dtype) and y.shape == ref.predict(x).shape
             np.testing.assert_allclose(y, ref.predict(x), rtol=2e-5 if dtype == "float32" else 1e-12, atol=1e-6 if dtype == "float32" else 1e-14)
             rows = 1 if x.ndim == 1 else len(x)
-            expect = [(f"forward_rows_{dtype}", (rows,), (cupy_gpu.FORWARD_THREADS,), 2 * 40 * np.dtype(dtype).itemsize)]
-            assert launches == (expect if rows <= ops.fused_max_rows else [])
+            if rows <= ops.fused_max_rows:
+                expect = [(f"forward_rows_{dtype}", (rows,), (cupy_gpu.BLOCK_THREADS,), 2 * 40 * np.dtype(dtype).itemsize)]
+            else:  # layer by layer: a bias + softmax launch (8 rows per block) for each softmax layer
+                softmax = (f"bias_softmax_rows_{dtype}", ((rows + 7) // 8,), (cupy_gpu.BLOCK_THREADS,), 0)
+                expect = [softmax] * sum(a == "softmax" for a in model.activations)
+            assert launches == expect
 
 
 def test_cupy_logic_on_numpy_too_wide_for_shared_memory_runs_layer_by_layer(host_kernels, rng):
@@ -166,7 +170,7 @@ def test_cupy_logic_on_numpy_too_wide_for_shared_memory_runs_layer_by_layer(host
     model = mlpkit.MLP([width, 3], seed=0, backend=ops, dtype="float64")
     x = rng.random(width)
     np.testing.assert_allclose(model.predict(x), model.to_backend("numpy").predict(x), rtol=1e-12)
-    assert launches == [] and model._net.kernel is None
+    assert [launch[0] for launch in launches] == ["bias_softmax_rows_float64"] and model._net.kernel is None
 
 
 def test_cupy_logic_on_numpy_training_with_host_kernels_matches_numpy(host_kernels, rng):

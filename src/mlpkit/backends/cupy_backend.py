@@ -9,7 +9,7 @@ so this class only adds what differs on a device:
   own stream (:mod:`.cupy_staging`); device input stays on the device and the result follows it;
 - inference: batches of up to :attr:`CupyOps.fused_max_rows` rows run the whole network in one
   launch (``forward_rows`` of :mod:`mlpkit.kernels.cupy_gpu`); larger ones layer by layer, a
-  cuBLAS product and one fused bias + activation launch each;
+  cuBLAS product and one fused bias + activation (or bias + softmax) launch each;
 - training: the fused activation-derivative and Adam kernels; the finite check is one reduction.
 
 A model's parameters are uploaded once, when it is built on this backend (one flat device
@@ -31,11 +31,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..kernels.constants import ACTIVATION_CODES
-from ..kernels.cupy_gpu import FORWARD_THREADS, SHARED_BYTES_MAX, forward_rows_cap
+from ..kernels.cupy_gpu import BLOCK_THREADS, SHARED_BYTES_MAX, WARP, forward_rows_cap
 from ..kernels.packed_rows import pack_rows
 from .base import BackendUnavailable, Layer, Ops
 from .cupy_staging import Staging
-from .numpy_backend import NumpyOps, softmax_inplace
+from .numpy_backend import NumpyOps
 
 _FIX = "pip install 'mlpkit[cuda12]' (or 'mlpkit[cuda13]') on a machine with an NVIDIA GPU and driver"
 
@@ -84,7 +84,7 @@ class CupyOps(NumpyOps):
     name = "cupy"
     #: Batches of up to this many rows run the one-launch fused forward, larger ones cuBLAS layer
     #: by layer. A PREDICTION, not a measurement: below about this many rows the layer path is
-    #: bound by its 6-9 launches (a few us each) while the fused kernel re-reads the weights per
+    #: bound by its 2 launches per layer (a few us each) while the fused kernel re-reads the weights per
     #: row from L2. ``mlpkit selftest --backend cupy`` times both paths so a GPU run can set it.
     fused_max_rows = 128
     #: Host<->device copies up to this size go through the page-locked staging buffers
@@ -150,10 +150,12 @@ class CupyOps(NumpyOps):
         if kernel is None:
             return super().dense(x, W, b, activation)
         z = x.dot(W)  # cuBLAS
+        n, k = z.shape
         if activation == "softmax":
-            z += b
-            return softmax_inplace(z)
-        k = z.shape[-1]
+            rows_per_block = BLOCK_THREADS // WARP
+            grid = ((n + rows_per_block - 1) // rows_per_block,)
+            self.kernels[f"bias_softmax_rows_{z.dtype.name}"](grid, (BLOCK_THREADS,), (z, b, np.int64(n), np.int32(k)))
+            return z
         return kernel(z, b, k, ACTIVATION_CODES[activation], z)
 
     def prepare(self, layers: Sequence[Layer]) -> DeviceNet:
@@ -172,10 +174,10 @@ class CupyOps(NumpyOps):
     def forward(self, x: Any, net: DeviceNet) -> Any:
         n = x.shape[0]
         if net.kernel is None or n > self.fused_max_rows:
-            return Ops.forward(self, x, net.layers)  # one cuBLAS call and one fused launch per layer; softmax: 4
+            return Ops.forward(self, x, net.layers)  # one cuBLAS call and one fused launch per layer
         out = self.xp.empty((n, net.n_out), dtype=x.dtype)
         args = (x, net.buf, net.meta, np.int32(len(net.layers)), np.int32(net.cap), out)
-        net.kernel((n,), (FORWARD_THREADS,), args, shared_mem=net.shared_bytes)
+        net.kernel((n,), (BLOCK_THREADS,), args, shared_mem=net.shared_bytes)
         return out
 
     def forward_one(self, x: Any, net: DeviceNet) -> Any:

@@ -13,7 +13,9 @@ compiled by ``nvcc`` or, with a small emulation header, by a host C++ compiler (
   (:mod:`mlpkit.kernels.packed_rows`) in turn. Each warp computes outputs j, j + warps, ...:
   its 32 lanes stride the contiguous row j of W.T and a shuffle reduction sums them, so the
   weight reads are coalesced. Softmax (any layer) is done by warp 0 with shuffle max and sum.
-  Shared memory: 2 * ``cap`` elements, ``cap`` the widest layer input or output.
+  Shared memory: 2 * ``cap`` elements, ``cap`` the widest layer input or output. The same
+  module holds ``bias_softmax_rows``: bias + softmax after a cuBLAS product, a warp per row, one
+  launch where array code needs 6 (bias, max, subtract, exp, sum, divide).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from __future__ import annotations
 from .constants import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SIGMOID, SOFTMAX, STEP, TANH
 
 WARP = 32
-#: Threads per block of the fused forward: 8 warps, so a 50-output layer is 7 outputs per warp.
-FORWARD_THREADS = 256
+#: Threads per block of forward_rows and bias_softmax_rows: 8 warps, so a 50-output layer is
+#: 7 outputs per warp, and bias_softmax_rows does 8 rows per block.
+BLOCK_THREADS = 256
 #: Default dynamic shared memory a block may use without opting in (every CUDA GPU since sm_20).
 SHARED_BYTES_MAX = 48 * 1024
 
@@ -135,6 +138,26 @@ __device__ void mlpkit_forward_rows(const R* __restrict__ x, const R* __restrict
   for (int j = tid; j < n_out; j += nthreads) out[row * n_out + j] = src[j];
 }}
 
+// z (n, k) <- softmax(z + b) row by row, in place: one warp per row, blockDim / 32 rows per block.
+template <typename R>
+__device__ void mlpkit_bias_softmax_rows(R* __restrict__ z, const R* __restrict__ b, long long n, int k) {{
+  const int lane = threadIdx.x % MLPKIT_WARP;
+  const long long row = (long long)blockIdx.x * (blockDim.x / MLPKIT_WARP) + threadIdx.x / MLPKIT_WARP;
+  if (row >= n) return;  // the whole warp
+  R* v = z + row * k;
+  for (int j = lane; j < k; j += MLPKIT_WARP) v[j] += b[j];
+  __syncwarp();  // every lane reads v[0] next
+  mlpkit_softmax_warp(v, k, lane);
+}}
+
+extern "C" __global__ void mlpkit_bias_softmax_rows_float32(float* z, const float* b, long long n, int k) {{
+  mlpkit_bias_softmax_rows<float>(z, b, n, k);
+}}
+
+extern "C" __global__ void mlpkit_bias_softmax_rows_float64(double* z, const double* b, long long n, int k) {{
+  mlpkit_bias_softmax_rows<double>(z, b, n, k);
+}}
+
 extern "C" __global__ void mlpkit_forward_rows_float32(const float* x, const float* buf, const long long* meta,
                                                        int n_layers, int cap, float* out) {{
   mlpkit_forward_rows<float>(x, buf, meta, n_layers, cap, out);
@@ -165,5 +188,6 @@ def build(cupy) -> dict:
     kernels["all_finite"] = cupy.ReductionKernel(*ALL_FINITE)
     module = cupy.RawModule(code=FORWARD_ROWS)
     for dtype in ("float32", "float64"):
-        kernels[f"forward_rows_{dtype}"] = module.get_function(f"mlpkit_forward_rows_{dtype}")
+        for name in ("forward_rows", "bias_softmax_rows"):
+            kernels[f"{name}_{dtype}"] = module.get_function(f"mlpkit_{name}_{dtype}")
     return kernels
