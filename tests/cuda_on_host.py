@@ -245,6 +245,7 @@ def stand_in(kernels: dict | None = None) -> CupyOps:
     xp = types.SimpleNamespace(
         ndarray=DeviceArray, cuda=cuda, log=log,
         empty=lambda shape, dtype: dev(np.empty(shape, dtype)),
+        zeros=lambda shape, dtype: dev(np.zeros(shape, dtype)),
         asarray=pageable_upload,
         ascontiguousarray=lambda x, dtype=None: dev(np.ascontiguousarray(x, dtype=dtype)),
         asnumpy=asnumpy,

@@ -73,6 +73,7 @@ def threshold_timings(backend: str, batches=(1, 4, 16, 64, 256, 1024), repeats: 
 
     ops = get_backend(backend)
     model = bench.build("M1", backend, "float32")
+    n_in = model.layer_sizes[0]
     rng = np.random.default_rng(0)
     lines = []
     for knob, meaning in THRESHOLDS.items():
@@ -82,7 +83,7 @@ def threshold_timings(backend: str, batches=(1, 4, 16, 64, 256, 1024), repeats: 
         lines.append(f"{knob} = {current}: {meaning}")
         try:
             for n in batches:
-                x = rng.random(784 if n == 1 else (n, 784)).astype(np.float32)
+                x = rng.random(n_in if n == 1 else (n, n_in)).astype(np.float32)
                 size = n if knob == "fused_max_rows" else x.nbytes
                 times: dict[str, list[float]] = {"on": [], "off": []}
                 for _ in range(repeats):

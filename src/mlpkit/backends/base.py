@@ -90,6 +90,10 @@ class Ops(abc.ABC):
     def asarray(self, x: Any, dtype: str) -> Any:
         """Host array-like -> C-contiguous backend array of ``dtype`` (a copy only if needed)."""
 
+    def zeros(self, shape: tuple[int, ...], dtype: str) -> Any:
+        """A new backend array of zeros (gradient and optimizer-state buffers)."""
+        return self.asarray(np.zeros(shape), dtype)
+
     @abc.abstractmethod
     def to_numpy(self, x: Any) -> np.ndarray:
         """Backend array -> ``numpy.ndarray`` (no copy where the backend already holds NumPy)."""

@@ -124,6 +124,9 @@ class CupyOps(NumpyOps):
             return self._staging().upload(x, dtype)
         return self.xp.asarray(np.ascontiguousarray(x, dtype=dtype))
 
+    def zeros(self, shape: tuple[int, ...], dtype: str) -> Any:
+        return self.xp.zeros(shape, dtype)  # made on the device: no upload
+
     def to_numpy(self, x: Any) -> np.ndarray:
         if not self.is_native(x):
             return np.asarray(x)
@@ -167,9 +170,10 @@ class CupyOps(NumpyOps):
         codes = [ACTIVATION_CODES[layer.activation] for layer in layers]
         buf, meta = pack_rows([layer.W for layer in layers], [layer.b for layer in layers], codes)  # on the device
         cap = forward_rows_cap(meta)
-        if 2 * cap * dtype.itemsize > SHARED_BYTES_MAX:
+        shared_bytes = 2 * cap * dtype.itemsize
+        if shared_bytes > SHARED_BYTES_MAX:
             return DeviceNet(layers, None)  # too wide for one block's shared memory: layer by layer
-        return DeviceNet(layers, kernel, buf, self.asarray(meta, "int64"), cap, 2 * cap * dtype.itemsize, int(meta[-1, 3]))
+        return DeviceNet(layers, kernel, buf, self.asarray(meta, "int64"), cap, shared_bytes, int(meta[-1, 3]))
 
     def forward(self, x: Any, net: DeviceNet) -> Any:
         n = x.shape[0]
@@ -180,9 +184,8 @@ class CupyOps(NumpyOps):
         net.kernel((n,), (BLOCK_THREADS,), args, shared_mem=net.shared_bytes)
         return out
 
-    def forward_one(self, x: Any, net: DeviceNet) -> Any:
-        return self.forward(x[None, :], net)[0]
-
+    # NumpyOps' versions run its prepared host steps; these are the interface's defaults over forward.
+    forward_one = Ops.forward_one  # a (1, in) batch: the fused kernel
     forward_finite = Ops.forward_finite  # one reduction launch over x, then the forward
 
     def activation_grad(self, name: str, a: Any, upstream: Any) -> Any:

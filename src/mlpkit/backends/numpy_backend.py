@@ -63,6 +63,7 @@ _ACTIVATIONS_INPLACE = {
     "softmax": softmax_inplace,
 }
 
+
 def _activation_inplace(name: str):
     """The activation that may overwrite its input (the forward pass owns each layer's output)."""
     return _ACTIVATIONS_INPLACE.get(name) or _ACTIVATIONS[name]
@@ -148,11 +149,9 @@ class NumpyOps(Ops):
         return _ACTIVATION_GRADS[name](a, upstream)
 
     def dense(self, x: Any, W: Any, b: Any, activation: str) -> np.ndarray:
-        z = x.dot(W)
-        z += b
-        act = _activation_inplace(activation)
+        z = self.affine(x, W, b)
         with np.errstate(over="ignore") if activation == "sigmoid" else _NO_CONTEXT:
-            return act(z)
+            return _activation_inplace(activation)(z)
 
     def loss(self, name: str, y: Any, t: Any) -> float:
         return _LOSSES[name](y, t)
@@ -162,10 +161,7 @@ class NumpyOps(Ops):
 
     def prepare(self, layers):
         """(W, b, in-place activation) per layer, and whether exp may overflow (sigmoid)."""
-        steps = tuple(
-            (layer.W, layer.b, _activation_inplace(layer.activation))
-            for layer in layers
-        )
+        steps = tuple((layer.W, layer.b, _activation_inplace(layer.activation)) for layer in layers)
         return steps, any(layer.activation == "sigmoid" for layer in layers)
 
     def forward(self, x: Any, net) -> np.ndarray:
@@ -185,7 +181,6 @@ class NumpyOps(Ops):
         steps, quiet = net
         (W, b, act), rest = steps[0], steps[1:]
         with np.errstate(over="ignore", invalid="ignore"):
-            z = x.dot(W)
-            z += b
+            z = self.affine(x, W, b)
             finite = self.all_finite(z)
             return self.forward(act(z), (rest, quiet)), finite

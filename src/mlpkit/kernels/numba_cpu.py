@@ -139,25 +139,20 @@ def _forward_row(x, buf, meta, h0, h1, out):
 
 # -- whole network ----------------------------------------------------------------------------
 @_jit
-def forward_packed_one(x, buf, meta, width):
-    """Fused whole-network forward of one sample: x (in,) -> (n_out_last,), all layers in one call.
+def forward_packed(x, buf, meta, width):
+    """Fused whole-network forward of a batch, one row at a time: x (n, in) -> (n, n_out_last).
     ``width`` is the widest hidden layer (scratch size)."""
-    out = np.empty(meta[meta.shape[0] - 1, 3], dtype=buf.dtype)
-    h0 = np.empty(width, dtype=buf.dtype)
-    h1 = np.empty(width, dtype=buf.dtype)
-    _forward_row(x, buf, meta, h0, h1, out)
+    out = np.empty((x.shape[0], meta[meta.shape[0] - 1, 3]), dtype=buf.dtype)
+    h = np.empty((2, width), dtype=buf.dtype)
+    for r in range(x.shape[0]):
+        _forward_row(x[r], buf, meta, h[0], h[1], out[r])
     return out
 
 
 @_jit
-def forward_packed(x, buf, meta, width):
-    """Fused whole-network forward of a batch, one row at a time: x (n, in) -> (n, n_out_last)."""
-    out = np.empty((x.shape[0], meta[meta.shape[0] - 1, 3]), dtype=buf.dtype)
-    h0 = np.empty(width, dtype=buf.dtype)
-    h1 = np.empty(width, dtype=buf.dtype)
-    for r in range(x.shape[0]):
-        _forward_row(x[r], buf, meta, h0, h1, out[r])
-    return out
+def forward_packed_one(x, buf, meta, width):
+    """:func:`forward_packed` of one sample: x (in,) -> (n_out_last,), all layers in one call."""
+    return forward_packed(x.reshape((1, x.shape[0])), buf, meta, width)[0]
 
 
 @_jit_dot

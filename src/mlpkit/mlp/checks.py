@@ -104,13 +104,16 @@ def input_array(x: Any, n_features: int) -> Any:
     return arr
 
 
-def batch_size(value: Any, default: int) -> int:
-    """A chunk length for batched prediction: a positive integer, or None for ``default``."""
-    if value is None:
-        return default
+def positive_int(value: Any, name: str, or_none: bool = False) -> int:
+    """``value`` as an int if it is a positive integer (not a bool); else ValueError naming ``name``."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1:
         return int(value)
-    raise ValueError(f"batch_size must be a positive integer or None; received {value!r}")
+    raise ValueError(f"{name} must be a positive integer{' or None' if or_none else ''}; received {value!r}")
+
+
+def batch_size(value: Any, default: int) -> int:
+    """A chunk length for batched prediction: a positive integer, or None for ``default``."""
+    return default if value is None else positive_int(value, "batch_size", or_none=True)
 
 
 def first_non_finite(x: np.ndarray) -> tuple[int, ...]:

@@ -191,7 +191,7 @@ class MLP:
         ops = self._ops
         acts, z = backprop.forward_logits(ops, self._layers, xb)
         _, delta, _ = backprop.output_step(ops, self._layers[-1].activation, z, tb, name)
-        flat = ops.asarray(np.zeros(self._flat.shape), self._dtype)
+        flat = ops.zeros(self._flat.shape, self._dtype)
         views = self._views(flat)
         backprop.backward(ops, self._layers, xb, acts, delta, views)
         return {key: ops.to_numpy(v) for key, v in zip(self.params, views)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Union
 
-import numpy as np
 
 from ..backends import Ops
 
@@ -78,7 +77,7 @@ class Optimizer:
         """Allocate state for a flat parameter array; resolve a named schedule."""
         self._multiplier = make_schedule(self.schedule, total_steps)
         if len(self.slots) != self.n_slots or (self.slots and self.slots[0].shape != params.shape):
-            self.slots = [ops.asarray(np.zeros(params.shape), dtype) for _ in range(self.n_slots)]
+            self.slots = [ops.zeros(params.shape, dtype) for _ in range(self.n_slots)]
 
     def current_lr(self) -> float:
         return self.lr * self._multiplier(self.iterations)

@@ -122,15 +122,13 @@ def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, sh
         val = (xv, targets(validation_data[1], len(xv), n_out, "validation t"))
     if early_stopping is not None and val is None:
         raise ValueError("early_stopping needs validation_data to monitor")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; received {value!r}")
+    epochs, batch_size = checks.positive_int(epochs, "epochs"), checks.positive_int(batch_size, "batch_size")
     if not (weight_decay >= 0):
         raise ValueError(f"weight_decay must be >= 0; received {weight_decay!r}")
 
     Xb, Tb = ops.asarray(X, dtype), ops.asarray(T, dtype)
     steps = -(-len(X) // batch_size)
-    grads_flat = ops.asarray(np.zeros(model._flat.shape), dtype)
+    grads_flat = ops.zeros(model._flat.shape, dtype)
     grads = model._views(grads_flat)
     optimizer.start(ops, model._flat, dtype, epochs * steps)
     rng = np.random.default_rng(seed)
