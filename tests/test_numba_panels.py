@@ -1,6 +1,7 @@
 """The Numba backend's panel kernel (register-tiled products, all layers per block of rows):
-widths around the panel and tile edges, hidden softmax, thread splitting. Its finite probe is
-tested with every backend's in test_errors.py."""
+widths around the panel and tile edges, hidden softmax, thread splitting, for every
+instruction-set variant (each runs correctly on any CPU; LLVM splits vectors wider than the
+hardware's). Its finite probe is tested with every backend's in test_errors.py."""
 
 import numpy as np
 import pytest
@@ -9,10 +10,12 @@ import mlpkit
 import reference as ref
 from conftest import backend_or_skip
 
-# panel widths: float32 16 (8 for a half panel, up to 4 leftover columns as dot products),
-# float64 8 (4, 2); tiles of 6 rows, blocks of 48. Every plan shape occurs in both dtypes.
-WIDTHS = [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 20, 21, 24, 33, 50]
-ROWS = [3, 5, 6, 7, 47, 48, 49, 97]
+# panel widths (float32; float64 half): avx2 16, avx512 32, portable 8, with a half panel and up
+# to a quarter panel of leftover columns as dot products; tiles of 6 / 12 / 4 rows, blocks of
+# 48. Every plan shape occurs in both dtypes for every variant.
+WIDTHS = [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 20, 21, 24, 33, 40, 50, 66]
+ROWS = [3, 5, 6, 7, 11, 12, 13, 47, 48, 49, 97]
+ISAS = ["avx512", "avx2", "portable"]
 
 
 @pytest.fixture(autouse=True)
@@ -20,21 +23,32 @@ def numba_ops():
     return backend_or_skip("numba")
 
 
+@pytest.fixture(params=ISAS)
+def isa(request, monkeypatch):
+    """The micro-kernel variant forced for models built in the test (read when a net is packed)."""
+    monkeypatch.setenv("MLPKIT_NUMBA_ISA", request.param)
+    from mlpkit.kernels.numba_isa import VARIANTS
+
+    return VARIANTS[request.param]
+
+
 @pytest.mark.parametrize("n_out", WIDTHS)
-def test_panel_widths_match_reference(n_out, dtype, rng):
-    sizes = (17, n_out, 5, n_out)
+@pytest.mark.parametrize("n_in", [17, 40])  # 40: whole vectors plus a tail in the dot columns
+def test_panel_widths_match_reference(n_out, n_in, isa, dtype, rng):
+    sizes = (n_in, n_out, 5, n_out)
     acts = ["sigmoid", "relu", "softmax"]
     Ws = [rng.normal(scale=1 / np.sqrt(i), size=(i, o)) for i, o in zip(sizes[:-1], sizes[1:])]
     bs = [rng.normal(scale=0.5, size=o) for o in sizes[1:]]
     model = mlpkit.MLP.from_arrays(Ws, bs, acts, backend="numba", dtype=dtype)
+    assert model._net.isa == isa
     cast = [[a.astype(dtype) for a in group] for group in (Ws, bs)]
     for n in ROWS:
-        x = rng.normal(size=(n, 17)).astype(dtype)
+        x = rng.normal(size=(n, n_in)).astype(dtype)
         ref.assert_close(model.predict(x), ref.forward(x, *cast, acts), dtype, scale=1.0)
 
 
 @pytest.mark.parametrize("hidden", ["softmax", "identity", "tanh", "leaky_relu", "step"])
-def test_hidden_activations_ignore_padding_columns(hidden, dtype, rng):
+def test_hidden_activations_ignore_padding_columns(hidden, isa, dtype, rng):
     """Padding columns hold act(0); a hidden softmax must normalise over the real columns only."""
     sizes, acts = (9, 10, 6, 3), [hidden, hidden, "identity"]
     Ws = [rng.normal(size=(i, o)) for i, o in zip(sizes[:-1], sizes[1:])]
@@ -48,7 +62,7 @@ def test_hidden_activations_ignore_padding_columns(hidden, dtype, rng):
         ref.assert_close(got, expect, dtype, scale=1.0 + np.abs(expect))
 
 
-def test_rows_split_across_threads_give_identical_results(dtype, rng):
+def test_rows_split_across_threads_give_identical_results(isa, dtype, rng):
     from mlpkit.backends import threads
 
     model = mlpkit.MLP([784, 50, 100, 10], activation="sigmoid", seed=0, backend="numba", dtype=dtype)
@@ -61,34 +75,39 @@ def test_rows_split_across_threads_give_identical_results(dtype, rng):
     np.testing.assert_array_equal(one, two)
 
 
-def test_dense_panels_refuses_what_would_overrun_the_arrays():
+def test_dense_panels_refuses_what_would_overrun_the_arrays(isa):
     """The LLVM micro-kernel has no bounds checks; its driver checks shapes once per call."""
     from mlpkit.kernels import numba_cpu as K
     from mlpkit.kernels import numba_gemm as G
 
     W, b = np.ones((5, 9), np.float32), np.zeros(9, np.float32)
-    panels = G.pack_panels(W, b)
-    lm = np.array([0, 5, 9, 0, G.z_width(9, np.float32), *G.panel_plan(9, np.float32)], dtype=np.int64)
-    z = np.empty((12, G.z_width(9, np.float32)), np.float32)
-    K.dense_panels(np.ones((12, 5), np.float32), 12, panels, lm, z)
-    np.testing.assert_array_equal(z[:, :9], np.full((12, 9), 5.0))
-    for x, rows, zz in [(np.ones((12, 5), np.float32), 10, z),  # not a multiple of the tile
-                        (np.ones((6, 5), np.float32), 12, z),  # more rows than x holds
-                        (np.ones((12, 5), np.float32), 12, z[:, :8]),  # z narrower than the panels
-                        (np.ones((12, 10), np.float32)[:, ::2], 12, z)]:  # strided columns
+    panels = G.pack_panels(W, b, isa)
+    width = G.z_width(9, np.float32, isa)
+    lm = np.array([0, 5, 9, 0, width, *G.panel_plan(9, np.float32, isa)], dtype=np.int64)
+    rows = 2 * isa.tile_rows
+    z = np.empty((rows, width), np.float32)
+    K.dense_panels(np.ones((rows, 5), np.float32), rows, panels, lm, z, isa)
+    np.testing.assert_array_equal(z[:, :9], np.full((rows, 9), 5.0))
+    for x, n, zz in [(np.ones((rows, 5), np.float32), rows - 1, z),  # not a multiple of the tile
+                     (np.ones((isa.tile_rows, 5), np.float32), rows, z),  # more rows than x holds
+                     (np.ones((rows, 5), np.float32), rows, z[:, : width - 1]),  # z narrower than the panels
+                     (np.ones((rows, 10), np.float32)[:, ::2], rows, z)]:  # strided columns
         with pytest.raises(ValueError, match="dense_panels"):
-            K.dense_panels(x, rows, panels, lm, zz)
+            K.dense_panels(x, n, panels, lm, zz, isa)
 
 
 @pytest.mark.parametrize("dtype_", ["float32", "float64"])
-def test_panel_plan_covers_every_column_once(dtype_):
+@pytest.mark.parametrize("isa_name", ISAS)
+def test_panel_plan_covers_every_column_once(dtype_, isa_name):
     from mlpkit.kernels import numba_gemm as G
+    from mlpkit.kernels.numba_isa import VARIANTS
 
-    full = G.panel_width(dtype_)
+    isa = VARIANTS[isa_name]
+    full = G.panel_width(dtype_, isa)
     for n_out in range(1, 70):
-        n_full, n_half, n_dot = G.panel_plan(n_out, dtype_)
+        n_full, n_half, n_dot = G.panel_plan(n_out, dtype_, isa)
         covered = n_full * full + n_half * full // 2 + n_dot
-        assert covered == G.z_width(n_out, dtype_) >= n_out
+        assert covered == G.z_width(n_out, dtype_, isa) >= n_out
         assert covered - n_out < full // 2 and n_dot <= full // 4 and n_half <= 1
         if n_dot:
             assert covered == n_out  # dot columns leave no padding

@@ -61,6 +61,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"mlpkit {__version__} bench: {args.model} {'-'.join(map(str, sizes))} {args.dtype}; "
           f"backends {', '.join(names)}; peers {', '.join(peers) or 'none (--peers)'}; threads {threads}; "
           f"{repeats} interleaved repeats, median", file=sys.stderr)
+    if "numba" in names:
+        from .backends.numba_backend import describe_isa
+
+        print(f"numba kernels: {describe_isa()}", file=sys.stderr)
     rows = bench.run(args.model, args.dtype, names, peers, threads, args.batches, repeats, target, _progress)
     _report(args, rows, bench.format_ratios if peers else None, {"model": args.model, "dtype": args.dtype})
     return 0
@@ -140,8 +144,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         import llvmlite.binding as llvm
         import numba
 
+        from .backends.numba_backend import describe_isa
+
         print(f"numba {numba.__version__}, LLVM target CPU {llvm.get_host_cpu_name()}, "
               f"threading layer config {numba.config.THREADING_LAYER!r} (mlpkit kernels are serial and nogil)")
+        print(f"numba kernels: {describe_isa()}")
     print(f"GPU: {'CuPy backend usable' if reasons['cupy'] is None else reasons['cupy']}")
     try:
         import threadpoolctl

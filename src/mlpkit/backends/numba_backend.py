@@ -13,6 +13,7 @@ batches run").
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -20,10 +21,55 @@ import numpy as np
 
 from ..kernels import numba_cpu as K
 from ..kernels import numba_gemm as G
+from ..kernels.numba_isa import VARIANTS, Isa
 from ..kernels.packed_rows import pack_rows
 from . import threads
 from .base import Layer, Ops
 from .numpy_backend import NumpyOps
+
+
+ISA_ENV_VAR = "MLPKIT_NUMBA_ISA"
+
+
+def cpu_features() -> set[str]:
+    """The features Numba compiles for: NUMBA_CPU_FEATURES if set (``+avx2,+fma,...``), else the host's."""
+    import llvmlite.binding as llvm
+    from numba import config
+
+    if config.CPU_FEATURES:
+        return {f[1:] for f in config.CPU_FEATURES.split(",") if f.startswith("+")}
+    return {name for name, on in llvm.get_host_cpu_features().items() if on}
+
+
+def host_isa() -> Isa:
+    """The micro-kernel variant for this CPU: AVX-512F -> avx512, AVX2 + FMA -> avx2, else portable."""
+    features = cpu_features()
+    if "avx512f" in features:
+        return VARIANTS["avx512"]
+    if {"avx2", "fma"} <= features:
+        return VARIANTS["avx2"]
+    return VARIANTS["portable"]
+
+
+def select_isa() -> Isa:
+    """``MLPKIT_NUMBA_ISA`` (avx512, avx2, portable; empty or ``auto``: :func:`host_isa`).
+
+    Any variant runs correctly on any CPU (LLVM splits wide vectors), so a forced variant is
+    always honoured; only its speed depends on the hardware."""
+    raw = os.environ.get(ISA_ENV_VAR, "").strip().lower()
+    if raw in ("", "auto"):
+        return host_isa()
+    if raw not in VARIANTS:
+        raise ValueError(f"{ISA_ENV_VAR} must be one of {['auto', *VARIANTS]}; received {os.environ[ISA_ENV_VAR]!r}")
+    return VARIANTS[raw]
+
+
+def describe_isa() -> str:
+    """One line for ``mlpkit info`` and the bench header: the variant new networks get, and why."""
+    isa = select_isa()
+    why = f"forced by {ISA_ENV_VAR}" if os.environ.get(ISA_ENV_VAR, "").strip().lower() not in ("", "auto") else "from the CPU features"
+    return (f"micro-kernel {isa.name} ({isa.tile_rows} rows x {isa.panel_vectors} vectors of {isa.vector_bytes} bytes, "
+            f"{why}; {ISA_ENV_VAR}=avx512|avx2|portable overrides)")
 
 
 @dataclass(frozen=True)
@@ -36,18 +82,20 @@ class PackedNet:
     panels: np.ndarray  # every layer as panels (numba_gemm.pack_panels), end to end
     panel_meta: np.ndarray  # (n_layers, 8) int64: see numba_cpu.dense_panels
     flops_per_row: int  # 2 * sum of n_in * n_out: the products' work per sample
+    isa: Isa  # the micro-kernel variant the panels are laid out for
 
 
-def pack(layers: Sequence[Layer]) -> PackedNet:
-    """Copy every layer into the row-kernel buffer (W.T, b) and the panel buffer, with ``meta``s."""
+def pack(layers: Sequence[Layer], isa: Isa) -> PackedNet:
+    """Copy every layer into the row-kernel buffer (W.T, b) and the panel buffer for ``isa``, with ``meta``s."""
     codes = [K.ACTIVATION_CODES[layer.activation] for layer in layers]
     buf, meta = pack_rows([layer.W for layer in layers], [layer.b for layer in layers], codes)
     panel_parts, panel_rows, panel_offset = [], [], 0
     for layer, code in zip(layers, codes):
         n_in, n_out = layer.W.shape
-        panel_parts.append(G.pack_panels(layer.W, layer.b))
+        panel_parts.append(G.pack_panels(layer.W, layer.b, isa))
         dt = layer.W.dtype
-        panel_rows.append((panel_offset, n_in, n_out, code, G.z_width(n_out, dt), *G.panel_plan(n_out, dt)))
+        plan = G.panel_plan(n_out, dt, isa)
+        panel_rows.append((panel_offset, n_in, n_out, code, G.z_width(n_out, dt, isa), *plan))
         panel_offset += panel_parts[-1].size
     return PackedNet(
         buf=buf,
@@ -56,6 +104,7 @@ def pack(layers: Sequence[Layer]) -> PackedNet:
         panels=np.concatenate(panel_parts),
         panel_meta=np.array(panel_rows, dtype=np.int64).reshape(-1, K.PANEL_META_COLUMNS),
         flops_per_row=2 * sum(layer.W.size for layer in layers),
+        isa=isa,
     )
 
 
@@ -114,7 +163,7 @@ class NumbaOps(NumpyOps):
         K.sgd_update(p, g, lr)
 
     def prepare(self, layers: Sequence[Layer]) -> PackedNet:
-        return pack(layers)
+        return pack(layers, select_isa())
 
     def forward(self, x: Any, net: PackedNet) -> np.ndarray:
         if x.shape[0] <= self.fused_max_rows:
@@ -131,7 +180,7 @@ class NumbaOps(NumpyOps):
         out = np.empty((x.shape[0], int(net.panel_meta[-1, 2])), dtype=net.panels.dtype)
         parts = threads.split_rows(x.shape[0], int(self.min_flops_per_thread // net.flops_per_row) + 1)
         finite = threads.run_parallel([
-            lambda a=a, b=b: K.forward_panels(x[a:b], net.panels, net.panel_meta, out[a:b]) for a, b in parts
+            lambda a=a, b=b: K.forward_panels(x[a:b], net.panels, net.panel_meta, out[a:b], net.isa) for a, b in parts
         ])
         return out, all(finite)
 

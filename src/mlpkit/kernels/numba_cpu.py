@@ -33,11 +33,10 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
     TANH,
 )
 from .numba_exp import fast_exp, fast_sigmoid
-from .numba_gemm import TILE_ROWS, VECTOR_BYTES, tile_full, tile_half
+from .numba_gemm import dots_one, dots_pair, tile_full, tile_half
 
 # offset, n_in, n_out, activation_code, z_width, full panels, half panels, dot columns
 PANEL_META_COLUMNS = 8
-BLOCK_ROWS = 8 * TILE_ROWS  # rows of a batch that go through all layers together (see forward_panels)
 
 
 def _jit(fn=None, **options):
@@ -155,44 +154,55 @@ def forward_packed_one(x, buf, meta, width):
     return forward_packed(x.reshape((1, x.shape[0])), buf, meta, width)[0]
 
 
-@_jit_dot
-def dense_dot_columns(x, i0, n_in, wt, z, c0):
-    """z[i0 + r, c0 + j] = wt[j, 0] + x[i0 + r, :n_in] . wt[j, 1:] for r < TILE_ROWS: the few
-    columns left after the panels, as dot products vectorised along the inputs."""
-    for r in range(i0, i0 + TILE_ROWS):
-        for j in range(wt.shape[0]):
-            s = wt[j, 0]
-            for k in range(n_in):
-                s += x[r, k] * wt[j, k + 1]
+@_jit
+def dense_dot_columns(x, i0, n_in, panels, off, n_dot, z, c0, isa):
+    """z[i0 + r, c0 + j] = bias_j + x[i0 + r, :n_in] . w_j for r < isa.tile_rows, j < n_dot: the
+    few columns left after the panels, stored from ``off`` as (n_dot, n_in + 1) records (bias,
+    weights). Whole vectors of the inputs go through the dot micro-kernel two columns at a time;
+    the last n_in % lanes inputs are added here."""
+    stride = n_in + 1
+    lanes = isa.vector_bytes // z.itemsize
+    n_vec = n_in // lanes
+    for j in range(0, n_dot - 1, 2):
+        dots_pair(x, i0, n_vec, panels, off + j * stride, stride, z, c0 + j, isa)
+    if n_dot % 2:
+        dots_one(x, i0, n_vec, panels, off + (n_dot - 1) * stride, stride, z, c0 + n_dot - 1, isa)
+    for r in range(i0, i0 + isa.tile_rows):
+        for j in range(n_dot):
+            w = off + j * stride + 1
+            s = z[r, c0 + j]
+            for k in range(n_vec * lanes, n_in):
+                s += x[r, k] * panels[w + k]
             z[r, c0 + j] = s
 
 
 @_jit
-def dense_panels(x, rows, panels, lm, z):
+def dense_panels(x, rows, panels, lm, z, isa):
     """z[:rows, :z_width] = x[:rows, :n_in] @ W + b for the layer described by the panel-meta row
     ``lm`` (offset, n_in, n_out, code, z_width, full, half, dot; layout:
-    :mod:`mlpkit.kernels.numba_gemm`). ``rows`` is a multiple of TILE_ROWS; x and z have unit
-    inner stride and at least ``rows`` rows."""
+    :mod:`mlpkit.kernels.numba_gemm`), packed for the variant ``isa``
+    (:mod:`mlpkit.kernels.numba_isa`). ``rows`` is a multiple of isa.tile_rows; x and z have
+    unit inner stride and at least ``rows`` rows."""
     off, n_in, width, n_full, n_half, n_dot = lm[0], lm[1], lm[4], lm[5], lm[6], lm[7]
-    full = 2 * VECTOR_BYTES // z.itemsize
+    tile = isa.tile_rows
+    full = isa.panel_vectors * isa.vector_bytes // z.itemsize
     half = full // 2
     c_dot = n_full * full + n_half * half
     dot_off = off + (n_in + 1) * c_dot
     # the micro-kernel does no bounds checks: refuse what would read or write past the arrays
-    if rows % TILE_ROWS or rows > x.shape[0] or rows > z.shape[0] or n_in > x.shape[1] or width > z.shape[1]:
-        raise ValueError("dense_panels: rows must be a multiple of TILE_ROWS and fit x and z")
+    if rows % tile or rows > x.shape[0] or rows > z.shape[0] or n_in > x.shape[1] or width > z.shape[1]:
+        raise ValueError("dense_panels: rows must be a multiple of the tile rows and fit x and z")
     if x.strides[1] != x.itemsize or z.strides[1] != z.itemsize or dot_off + (n_in + 1) * n_dot > panels.shape[0]:
         raise ValueError("dense_panels: x and z need unit inner stride; the panels must hold the layer")
-    wt = panels[dot_off : dot_off + (n_in + 1) * n_dot].reshape((n_dot, n_in + 1))
-    for i0 in range(0, rows, TILE_ROWS):
+    for i0 in range(0, rows, tile):
         p_off = off
         for p in range(n_full):
-            tile_full(x, i0, n_in, panels, p_off, z, p * full)
+            tile_full(x, i0, n_in, panels, p_off, z, p * full, isa)
             p_off += (n_in + 1) * full
         if n_half:
-            tile_half(x, i0, n_in, panels, p_off, z, n_full * full)
+            tile_half(x, i0, n_in, panels, p_off, z, n_full * full, isa)
         if n_dot:
-            dense_dot_columns(x, i0, n_in, wt, z, c_dot)
+            dense_dot_columns(x, i0, n_in, panels, dot_off, n_dot, z, c_dot, isa)
 
 
 @_jit_dot
@@ -206,31 +216,32 @@ def _nan_probe(z, rows, cols):
 
 
 @_jit
-def forward_panels(x, panels, meta, out):
+def forward_panels(x, panels, meta, out, isa):
     """Whole-network forward of a batch x (n, in) C-contiguous into out (n, n_out_last), with the
-    layers packed as panels (``meta`` rows as in :func:`dense_panels`).
+    layers packed as panels for the variant ``isa`` (``meta`` rows as in :func:`dense_panels`).
     Returns whether the first layer's pre-activations are all finite, which they are iff x is,
     for finite weights (a NaN or Inf input makes its whole row NaN or Inf); False can also mean
     that finite inputs overflowed, so a caller re-checks x before blaming it.
 
-    BLOCK_ROWS rows at a time go through every layer, so the intermediate activations stay in
-    cache; the last block's rows are padded up to a multiple of TILE_ROWS through a copy."""
+    isa.block_rows rows at a time go through every layer, so the intermediate activations stay
+    in cache; the last block's rows are padded up to a multiple of isa.tile_rows through a copy."""
     n = x.shape[0]
     n_layers = meta.shape[0]
+    tile, block = isa.tile_rows, isa.block_rows
     wmax = 0
     for layer in range(n_layers):
         wmax = max(wmax, meta[layer, 4])
-    h = np.empty((2, BLOCK_ROWS * wmax), dtype=out.dtype)
-    tail = n % TILE_ROWS
-    xpad = np.zeros((TILE_ROWS if tail else 0, x.shape[1]), dtype=x.dtype)
+    h = np.empty((2, block * wmax), dtype=out.dtype)
+    tail = n % tile
+    xpad = np.zeros((tile if tail else 0, x.shape[1]), dtype=x.dtype)
     nan_probe = 0.0  # sum of z - z over the first layer: 0 if all finite, NaN otherwise
-    for s in range(0, n, BLOCK_ROWS):
-        rows = min(BLOCK_ROWS, n - s)
-        full_rows = rows - rows % TILE_ROWS
+    for s in range(0, n, block):
+        rows = min(block, n - s)
+        full_rows = rows - rows % tile
         src = x[s : s + rows]
         for layer in range(n_layers):
             n_out, code, padded = meta[layer, 2], meta[layer, 3], meta[layer, 4]
-            rows_t = full_rows + (TILE_ROWS if rows > full_rows else 0)
+            rows_t = full_rows + (tile if rows > full_rows else 0)
             z = h[layer % 2, : rows_t * padded].reshape((rows_t, padded))
             # one call site: every inlined copy of the micro-kernels costs seconds of compilation
             for part in range(2 if layer == 0 and rows > full_rows else 1):
@@ -238,8 +249,8 @@ def forward_panels(x, panels, meta, out):
                     a, n_a, za = src, full_rows if layer == 0 else rows_t, z
                 else:  # the batch's last rows, padded with zero rows
                     xpad[: rows - full_rows] = src[full_rows:rows]
-                    a, n_a, za = xpad, TILE_ROWS, z[full_rows:]
-                dense_panels(a, n_a, panels, meta[layer], za)
+                    a, n_a, za = xpad, tile, z[full_rows:]
+                dense_panels(a, n_a, panels, meta[layer], za, isa)
             if layer == 0:
                 nan_probe += _nan_probe(z, rows, n_out)
             if layer == n_layers - 1:

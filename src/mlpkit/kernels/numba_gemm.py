@@ -3,19 +3,21 @@
 Why not BLAS: for the skinny products of small MLPs (784x50, 50x100, 100x10) OpenBLAS packs
 the whole input matrix on every call and pads N to its own kernel width; ONNX Runtime's MLAS
 instead packs the constant weights once and streams the input. This module does the same: the
-weights are packed once (:func:`pack_panels`) and a micro-kernel keeps a TILE_ROWS x PANEL block
+weights are packed once (:func:`pack_panels`) and a micro-kernel keeps a tile_rows x panel block
 of the result in vector registers while it runs over the inputs.
 
 Numba cannot express "keep these 12 vectors in registers": written as scalar loops LLVM
 vectorises the k reduction instead and spills (measured 3 GFLOP/s). The micro-kernel is therefore
-emitted as LLVM IR through ``numba.extending.intrinsic``: 32-byte vectors (8 float32 / 4 float64
-lanes; one AVX2 register), ``llvm.fmuladd`` (an FMA where the CPU has one), accumulators in
-allocas that LLVM promotes to registers. Measured on a Zen 3 core, float32, batch 4096, against
+emitted as LLVM IR through ``numba.extending.intrinsic``: vectors of the variant's width
+(:mod:`mlpkit.kernels.numba_isa`: 16, 32 or 64 bytes), ``llvm.fmuladd`` (an FMA where the CPU has
+one), accumulators in allocas that LLVM promotes to registers. The variant (tile rows, vector
+width, vectors per panel) is an argument whose Numba type carries the numbers, so they are
+constants in the IR. Measured on a Zen 3 core (AVX2 variant), float32, batch 4096, against
 OpenBLAS 0.3.31 sgemm on the same operands (useful FLOPs only): 784x50 67 vs 48 GFLOP/s,
 50x100 63 vs 54, 100x10 48 vs 35, 784x512 86 vs 82.
 
-Column plan (:func:`panel_plan`): a layer's n_out columns go into full panels of PANEL columns
-(16 float32 / 8 float64), then at most one HALF-wide panel, then at most HALF/2 columns done as
+Column plan (:func:`panel_plan`): a layer's n_out columns go into full panels of
+``panel_width`` columns (AVX2: 16 float32 / 8 float64), then at most one HALF-wide panel, then at most HALF/2 columns done as
 dot products (``dense_dot_columns`` in numba_cpu). Vector lanes past n_out are wasted work, so
 the few leftover columns of e.g. 50 = 3 x 16 + 2 cost 2 dot products instead of a padded 8-wide
 panel (784 FMAs per row on 2 useful lanes of 8).
@@ -28,24 +30,25 @@ Panels are written in whole vectors, so the output buffer needs :func:`z_width` 
 
 from __future__ import annotations
 
+import contextlib
+
 import llvmlite.ir as ir
 import numpy as np
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-VECTOR_BYTES = 32  # one AVX2 register
-TILE_ROWS = 6  # rows per micro-kernel call: 6 rows x 2 vectors = 12 accumulators + 2 + 1 registers
+from .numba_isa import Isa, IsaType
 
 
-def panel_width(dtype) -> int:
-    """Columns per full panel (two vectors): 16 for float32, 8 for float64."""
-    return 2 * VECTOR_BYTES // np.dtype(dtype).itemsize
+def panel_width(dtype, isa: Isa) -> int:
+    """Columns per full panel: AVX2 16 float32 / 8 float64, AVX-512 32 / 16, portable 8 / 4."""
+    return isa.panel_width(np.dtype(dtype).itemsize)
 
 
-def panel_plan(n_out: int, dtype) -> tuple[int, int, int]:
+def panel_plan(n_out: int, dtype, isa: Isa) -> tuple[int, int, int]:
     """(full panels, half panels (0 or 1), dot-product columns) covering n_out columns."""
-    full = panel_width(dtype)
+    full = panel_width(dtype, isa)
     half = full // 2
     n_full, rest = divmod(n_out, full)
     if rest == 0:
@@ -59,18 +62,18 @@ def panel_plan(n_out: int, dtype) -> tuple[int, int, int]:
     return n_full + 1, 0, 0
 
 
-def z_width(n_out: int, dtype) -> int:
+def z_width(n_out: int, dtype, isa: Isa) -> int:
     """Columns the kernels write for a layer with n_out outputs (n_out plus panel padding)."""
-    n_full, n_half, n_dot = panel_plan(n_out, dtype)
-    full = panel_width(dtype)
+    n_full, n_half, n_dot = panel_plan(n_out, dtype, isa)
+    full = panel_width(dtype, isa)
     return n_full * full + n_half * (full // 2) + n_dot
 
 
-def pack_panels(W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """W (n_in, n_out), b (n_out,) -> 1-D buffer of W's dtype (layout in the module doc)."""
+def pack_panels(W: np.ndarray, b: np.ndarray, isa: Isa) -> np.ndarray:
+    """W (n_in, n_out), b (n_out,) -> 1-D buffer of W's dtype for variant ``isa`` (layout in the module doc)."""
     n_in, n_out = W.shape
-    n_full, n_half, n_dot = panel_plan(n_out, W.dtype)
-    full = panel_width(W.dtype)
+    n_full, n_half, n_dot = panel_plan(n_out, W.dtype, isa)
+    full = panel_width(W.dtype, isa)
     width = n_full * full + n_half * (full // 2)  # columns in panels
     wb = np.zeros((n_in + 1, max(width, n_out)), dtype=W.dtype)
     wb[0, :n_out] = b
@@ -80,69 +83,138 @@ def pack_panels(W: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _tile_intrinsic(vectors: int):
-    """An intrinsic ``tile(x, i0, n_in, panels, off, z, c0)`` computing
+class _LoopID(ir.values.MDValue):
+    """A self-referential ``!{!self, ...}`` loop-metadata node (llvmlite has no constructor for one)."""
+
+    def __init__(self, module: ir.Module, hints: list[str]) -> None:
+        super().__init__(module, (), name=str(len(module.metadata)))
+        self.operands = (self, *(module.add_metadata([ir.MetaDataString(module, h)]) for h in hints))
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+@contextlib.contextmanager
+def _counted_loop(builder: ir.IRBuilder, count: ir.Value):
+    """``for k in range(count)`` (i64) whose back edge tells LLVM not to unroll it.
+
+    Unrolled by 2, the k loop of a 12 x 2 AVX-512 tile needs 24 accumulators, 4 weight vectors and
+    the hoisted broadcasts of two steps at once - more than 32 registers - and LLVM spills
+    accumulators to the stack on every step (seen in the assembly; 784x512: 82 GFLOP/s)."""
+    i64 = ir.IntType(64)
+    pre = builder.basic_block
+    body = builder.append_basic_block("tile.k")
+    done = builder.append_basic_block("tile.k.end")
+    builder.cbranch(builder.icmp_signed(">", count, i64(0)), body, done)
+    builder.position_at_end(body)
+    k = builder.phi(i64, name="k")
+    k.add_incoming(i64(0), pre)
+    yield k
+    k_next = builder.add(k, i64(1))
+    k.add_incoming(k_next, builder.basic_block)
+    back = builder.cbranch(builder.icmp_signed("<", k_next, count), body, done)
+    back.set_metadata("llvm.loop", _LoopID(builder.module, ["llvm.loop.unroll.disable"]))
+    builder.position_at_end(done)
+
+
+I64 = ir.IntType(64)
+
+
+class _Emitter:
+    """IR helpers shared by the micro-kernels: pointers through row strides, vector loads, FMA."""
+
+    def __init__(self, context, builder, dtype, isa: Isa) -> None:
+        self.context, self.builder = context, builder
+        self.fty = context.get_value_type(dtype)
+        self.align = context.get_abi_sizeof(self.fty)
+        self.lanes = isa.vector_bytes // self.align
+        self.vty = ir.VectorType(self.fty, self.lanes)
+        self.fmuladd = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(self.vty, [self.vty] * 3), f"llvm.fmuladd.v{self.lanes}{self.fty.intrinsic_name}"
+        )
+
+    def i64(self, v):
+        return self.builder.sext(v, I64) if v.type.width < 64 else v
+
+    def array(self, typ, value):
+        return self.context.make_array(typ)(self.context, self.builder, value)
+
+    def row_ptr(self, arr, row):
+        """&arr[row, 0] of a 2-D array, through its row stride in bytes."""
+        b = self.builder
+        stride = b.extract_value(arr.strides, 0)
+        raw = b.gep(b.bitcast(arr.data, ir.IntType(8).as_pointer()), [b.mul(row, stride)])
+        return b.bitcast(raw, self.fty.as_pointer())
+
+    def load_vec(self, ptr, index):
+        vp = self.builder.bitcast(self.builder.gep(ptr, [index]), self.vty.as_pointer())
+        return self.builder.load(vp, align=self.align)
+
+    def store_vec(self, value, ptr, index):
+        vp = self.builder.bitcast(self.builder.gep(ptr, [index]), self.vty.as_pointer())
+        self.builder.store(value, vp, align=self.align)
+
+    def fma_into(self, acc, a, w):
+        """acc (an alloca) <- a * w + acc."""
+        self.builder.store(self.builder.call(self.fmuladd, [a, w, self.builder.load(acc)]), acc)
+
+    def hsum(self, v):
+        """Sum of a vector's lanes as a tree of halves (log2(lanes) shuffles and adds)."""
+        b, n = self.builder, self.lanes
+        while n > 1:
+            n //= 2
+            lo = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(n))))
+            hi = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(n, 2 * n))))
+            v = b.fadd(lo, hi)
+        return b.extract_element(v, ir.IntType(32)(0))
+
+
+def _tile_intrinsic(half: bool):
+    """An intrinsic ``tile(x, i0, n_in, panels, off, z, c0, isa)`` computing
 
     z[i0 + r, c0 : c0 + vectors * lanes] = panels-bias + sum_k x[i0 + r, k] * panel[k, :]
 
-    for r < TILE_ROWS, the panel starting at element ``off`` of ``panels`` and ``vectors * lanes``
-    wide. x and z are 2-D with unit inner stride (any row stride); nothing is bounds-checked:
-    the caller guarantees i0 + TILE_ROWS <= rows of x and z, n_in <= columns of x."""
+    for r < isa.tile_rows, the panel starting at element ``off`` of ``panels``, ``vectors`` =
+    isa.panel_vectors (half: half of them) and ``lanes`` = isa.vector_bytes / itemsize. x and z
+    are 2-D with unit inner stride (any row stride); nothing is bounds-checked: the caller
+    guarantees i0 + tile_rows <= rows of x and z, n_in <= columns of x."""
 
     @intrinsic
-    def tile(typingctx, x, i0, n_in, panels, off, z, c0):
-        sig = types.void(x, i0, n_in, panels, off, z, c0)
+    def tile(typingctx, x, i0, n_in, panels, off, z, c0, isa):
+        if not isinstance(isa, IsaType):
+            return None
+        sig = types.void(x, i0, n_in, panels, off, z, c0, isa)
+        variant = isa.isa
+        vectors = variant.panel_vectors // 2 if half else variant.panel_vectors
+        tile_rows = variant.tile_rows
 
         def codegen(context, builder, sig, args):
-            xv, i0v, kv, pv, offv, zv, c0v = args
-            xa = context.make_array(sig.args[0])(context, builder, xv)
-            pa = context.make_array(sig.args[3])(context, builder, pv)
-            za = context.make_array(sig.args[5])(context, builder, zv)
-            fty = context.get_value_type(sig.args[0].dtype)
-            lanes = VECTOR_BYTES // context.get_abi_sizeof(fty)
-            vty = ir.VectorType(fty, lanes)
-            i64, i32 = ir.IntType(64), ir.IntType(32)
-
-            def as_i64(v):
-                return builder.sext(v, i64) if v.type.width < 64 else v
-
-            i0v, kv, offv, c0v = (as_i64(v) for v in (i0v, kv, offv, c0v))
-            byte_ptr = ir.IntType(8).as_pointer()
-
-            def row_ptr(arr, row):  # &arr[row, 0] through the row stride in bytes
-                stride = builder.extract_value(arr.strides, 0)
-                raw = builder.gep(builder.bitcast(arr.data, byte_ptr), [builder.mul(row, stride)])
-                return builder.bitcast(raw, fty.as_pointer())
-
-            def load_vec(ptr, index):
-                vp = builder.bitcast(builder.gep(ptr, [index]), vty.as_pointer())
-                return builder.load(vp, align=context.get_abi_sizeof(fty))
-
+            e = _Emitter(context, builder, sig.args[0].dtype, variant)
+            xa, pa, za = e.array(sig.args[0], args[0]), e.array(sig.args[3], args[3]), e.array(sig.args[5], args[5])
+            i0v, kv, offv, c0v = (e.i64(args[i]) for i in (1, 2, 4, 6))
+            lanes, vty = e.lanes, e.vty
             width = vectors * lanes
             panel = builder.gep(pa.data, [offv])
-            xrows = [row_ptr(xa, builder.add(i0v, i64(r))) for r in range(TILE_ROWS)]
+            xrows = [e.row_ptr(xa, builder.add(i0v, I64(r))) for r in range(tile_rows)]
             # accumulators start at the bias (row 0 of the panel)
-            bias = [load_vec(panel, i64(v * lanes)) for v in range(vectors)]
-            acc = [[cgutils.alloca_once_value(builder, bias[v]) for v in range(vectors)] for _ in range(TILE_ROWS)]
-            fmuladd = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fmuladd.v{lanes}{fty.intrinsic_name}"
-            )
+            bias = [e.load_vec(panel, I64(v * lanes)) for v in range(vectors)]
+            acc = [[cgutils.alloca_once_value(builder, bias[v]) for v in range(vectors)] for _ in range(tile_rows)]
             undef = ir.Constant(vty, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
-            with cgutils.for_range(builder, kv) as loop:
-                k = loop.index
-                w_at = builder.mul(builder.add(k, i64(1)), i64(width))
-                w = [load_vec(panel, builder.add(w_at, i64(v * lanes))) for v in range(vectors)]
-                for r in range(TILE_ROWS):
+            splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+            with _counted_loop(builder, kv) as k:
+                w_at = builder.mul(builder.add(k, I64(1)), I64(width))
+                w = [e.load_vec(panel, builder.add(w_at, I64(v * lanes))) for v in range(vectors)]
+                for r in range(tile_rows):
                     xs = builder.load(builder.gep(xrows[r], [k]))
-                    xb = builder.shuffle_vector(builder.insert_element(undef, xs, i32(0)), undef, splat)
+                    xb = builder.shuffle_vector(builder.insert_element(undef, xs, ir.IntType(32)(0)), undef, splat)
                     for v in range(vectors):
-                        builder.store(builder.call(fmuladd, [xb, w[v], builder.load(acc[r][v])]), acc[r][v])
-            for r in range(TILE_ROWS):
-                zrow = row_ptr(za, builder.add(i0v, i64(r)))
+                        e.fma_into(acc[r][v], xb, w[v])
+            for r in range(tile_rows):
+                zrow = e.row_ptr(za, builder.add(i0v, I64(r)))
                 for v in range(vectors):
-                    dst = builder.bitcast(builder.gep(zrow, [builder.add(c0v, i64(v * lanes))]), vty.as_pointer())
-                    builder.store(builder.load(acc[r][v]), dst, align=context.get_abi_sizeof(fty))
+                    e.store_vec(builder.load(acc[r][v]), zrow, builder.add(c0v, I64(v * lanes)))
             return context.get_dummy_value()
 
         return sig, codegen
@@ -150,5 +222,56 @@ def _tile_intrinsic(vectors: int):
     return tile
 
 
-tile_full = _tile_intrinsic(2)  # a PANEL-wide panel
-tile_half = _tile_intrinsic(1)  # the last, HALF-wide panel
+tile_full = _tile_intrinsic(half=False)  # a full panel
+tile_half = _tile_intrinsic(half=True)  # the last, half-wide panel
+
+
+def _dot_intrinsic(columns: int):
+    """An intrinsic ``dots(x, i0, n_vec, panels, off, stride, z, c0, isa)`` computing, for
+    r < isa.tile_rows and j < ``columns``,
+
+    z[i0 + r, c0 + j] = panels[off + j stride] + sum_{k < n_vec lanes} x[i0 + r, k] * panels[off + j stride + 1 + k]
+
+    (the dot-column layout of the module doc: each column's bias, then its weights). The k loop
+    runs over whole vectors of x and of the column, with one vector accumulator per (row,
+    column) - FMA-bound like the panel tile, instead of a reduction per dot product - and each
+    accumulator is summed across lanes once at the end. The caller adds the k >= n_vec lanes
+    tail. Nothing is bounds-checked."""
+
+    @intrinsic
+    def dots(typingctx, x, i0, n_vec, panels, off, stride, z, c0, isa):
+        if not isinstance(isa, IsaType):
+            return None
+        sig = types.void(x, i0, n_vec, panels, off, stride, z, c0, isa)
+        variant = isa.isa
+        tile_rows = variant.tile_rows
+
+        def codegen(context, builder, sig, args):
+            e = _Emitter(context, builder, sig.args[0].dtype, variant)
+            xa, pa, za = e.array(sig.args[0], args[0]), e.array(sig.args[3], args[3]), e.array(sig.args[6], args[6])
+            i0v, nv, offv, stv, c0v = (e.i64(args[i]) for i in (1, 2, 4, 5, 7))
+            cols = [builder.gep(pa.data, [builder.add(offv, builder.mul(stv, I64(j)))]) for j in range(columns)]
+            xrows = [e.row_ptr(xa, builder.add(i0v, I64(r))) for r in range(tile_rows)]
+            zero = ir.Constant(e.vty, [ir.Constant(e.fty, 0.0)] * e.lanes)
+            acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(columns)] for _ in range(tile_rows)]
+            with _counted_loop(builder, nv) as k:
+                at = builder.mul(k, I64(e.lanes))
+                w = [e.load_vec(c, builder.add(at, I64(1))) for c in cols]
+                for r in range(tile_rows):
+                    xr = e.load_vec(xrows[r], at)
+                    for j in range(columns):
+                        e.fma_into(acc[r][j], xr, w[j])
+            for r in range(tile_rows):
+                zrow = e.row_ptr(za, builder.add(i0v, I64(r)))
+                for j in range(columns):
+                    total = builder.fadd(builder.load(cols[j]), e.hsum(builder.load(acc[r][j])))
+                    builder.store(total, builder.gep(zrow, [builder.add(c0v, I64(j))]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return dots
+
+
+dots_pair = _dot_intrinsic(2)  # two dot columns at once: each x vector loaded once for both
+dots_one = _dot_intrinsic(1)

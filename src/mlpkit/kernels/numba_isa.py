@@ -1,0 +1,94 @@
+"""Instruction-set variants of the panel micro-kernel, as values the compiled kernels take.
+
+A variant fixes what the register file dictates (the pattern of ONNX Runtime's MLAS, which keeps
+one sgemm kernel per instruction set and picks one at load time):
+
+- ``vector_bytes``: the width of one SIMD register (16 SSE/NEON, 32 AVX2, 64 AVX-512);
+- ``tile_rows``: rows of the result kept in registers by one micro-kernel call;
+- ``panel_vectors``: vectors per full panel (a panel is ``panel_vectors * lanes`` columns).
+
+``tile_rows * panel_vectors`` accumulators plus ``panel_vectors`` weight vectors plus one
+broadcast must fit the register file: AVX2 has 16 vector registers (6 x 2 = 12 + 2 + 1 = 15),
+AVX-512 has 32 (12 x 2 = 24 + 2 + 1 = 27; MLAS's AVX-512F sgemm kernel is 12 rows x 2 zmm too),
+the portable variant assumes SSE's 16 (4 x 2 = 8 + 2 + 1 = 11).
+
+A variant reaches the kernels as an argument whose *Numba type* carries its numbers, so each
+variant compiles (and is cached on disk) as its own specialisation, only when a call first uses
+it, and the numbers are compile-time constants inside the micro-kernel. Every variant is correct
+on every LLVM target (LLVM splits vectors wider than the hardware's); only its speed depends on
+the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from numba import types
+from numba.core import cgutils
+from numba.extending import NativeValue, box, models, overload_attribute, register_model, typeof_impl, unbox
+
+
+@dataclass(frozen=True)
+class Isa:
+    """One micro-kernel variant (see the module doc). Pass it to the panel kernels as is."""
+
+    name: str
+    vector_bytes: int
+    tile_rows: int
+    panel_vectors: int = 2
+    #: rows of a batch that go through all layers together (a multiple of tile_rows), so the
+    #: block's activations stay in L2 between layers
+    block_tiles: int = 8
+
+    @property
+    def block_rows(self) -> int:
+        return self.block_tiles * self.tile_rows
+
+    def panel_width(self, itemsize: int) -> int:
+        """Columns per full panel for elements of ``itemsize`` bytes."""
+        return self.panel_vectors * self.vector_bytes // itemsize
+
+
+AVX512 = Isa("avx512", vector_bytes=64, tile_rows=12, block_tiles=4)
+AVX2 = Isa("avx2", vector_bytes=32, tile_rows=6)
+PORTABLE = Isa("portable", vector_bytes=16, tile_rows=4, block_tiles=12)
+#: name -> variant, fastest family first
+VARIANTS: dict[str, Isa] = {isa.name: isa for isa in (AVX512, AVX2, PORTABLE)}
+
+
+class IsaType(types.Type):
+    """Numba type of an :class:`Isa`: the variant's numbers are part of the type."""
+
+    def __init__(self, isa: Isa) -> None:
+        self.isa = isa
+        super().__init__(name=f"Isa({isa.name}, {isa.vector_bytes}B, {isa.tile_rows}x{isa.panel_vectors}, {isa.block_tiles})")
+
+
+@typeof_impl.register(Isa)
+def _typeof_isa(val, c):
+    return IsaType(val)
+
+
+register_model(IsaType)(models.OpaqueModel)
+
+
+@unbox(IsaType)
+def _unbox_isa(typ, obj, c):
+    return NativeValue(c.context.get_dummy_value())
+
+
+@box(IsaType)
+def _box_isa(typ, val, c):  # never needed by the kernels; refuse rather than invent an object
+    c.pyapi.err_set_string("TypeError", "an Isa cannot be returned from compiled code")
+    return cgutils.get_null_value(c.pyapi.pyobj)
+
+
+def _constant_attribute(attr: str) -> None:
+    @overload_attribute(IsaType, attr)
+    def _get(isa):
+        value = getattr(isa.isa, attr)
+        return lambda isa: value
+
+
+for _attr in ("vector_bytes", "tile_rows", "panel_vectors", "block_rows"):
+    _constant_attribute(_attr)

@@ -1,0 +1,75 @@
+"""Choosing the Numba micro-kernel variant: from the CPU features, or forced by MLPKIT_NUMBA_ISA."""
+
+import numpy as np
+import pytest
+
+import mlpkit
+import reference as ref
+from conftest import backend_or_skip
+
+
+@pytest.fixture(autouse=True)
+def numba_ops():
+    return backend_or_skip("numba")
+
+
+def test_host_choice_follows_the_features(monkeypatch):
+    from mlpkit.backends import numba_backend as NB
+
+    for features, expected in [({"avx512f", "avx2", "fma"}, "avx512"), ({"avx2", "fma"}, "avx2"),
+                               ({"avx2"}, "portable"), ({"neon", "sve"}, "portable"), (set(), "portable")]:
+        monkeypatch.setattr(NB, "cpu_features", lambda f=features: f)
+        assert NB.host_isa().name == expected
+
+
+def test_numba_cpu_features_setting_is_what_counts(monkeypatch):
+    """Numba compiles for NUMBA_CPU_FEATURES when it is set; the choice follows what it compiles for."""
+    from numba import config
+
+    from mlpkit.backends import numba_backend as NB
+
+    monkeypatch.setattr(config, "CPU_FEATURES", "+sse4.2,+avx2,+fma,-avx512f")
+    assert NB.cpu_features() == {"sse4.2", "avx2", "fma"}
+    assert NB.host_isa().name == "avx2"
+
+
+@pytest.mark.parametrize("raw, expected", [(" AVX2 ", "avx2"), ("portable", "portable"), ("avx512", "avx512")])
+def test_env_var_forces_a_variant(monkeypatch, raw, expected):
+    from mlpkit.backends import numba_backend as NB
+
+    monkeypatch.setenv("MLPKIT_NUMBA_ISA", raw)
+    assert NB.select_isa().name == expected
+    model = mlpkit.MLP([20, 7, 3], backend="numba", seed=0)
+    assert model._net.isa.name == expected
+    assert "forced by MLPKIT_NUMBA_ISA" in NB.describe_isa()
+
+
+@pytest.mark.parametrize("raw", ["", "  ", "auto", "AUTO"])
+def test_empty_or_auto_means_the_host_choice(monkeypatch, raw):
+    from mlpkit.backends import numba_backend as NB
+
+    monkeypatch.setenv("MLPKIT_NUMBA_ISA", raw)
+    assert NB.select_isa() == NB.host_isa()
+    assert "from the CPU features" in NB.describe_isa()
+
+
+def test_unknown_variant_is_refused_with_the_choices(monkeypatch):
+    from mlpkit.backends import numba_backend as NB
+
+    monkeypatch.setenv("MLPKIT_NUMBA_ISA", "avx3")
+    with pytest.raises(ValueError, match=r"MLPKIT_NUMBA_ISA must be one of \['auto', 'avx512', 'avx2', 'portable'\]; received 'avx3'"):
+        NB.select_isa()
+
+
+@pytest.mark.parametrize("name", ["avx512", "avx2", "portable"])
+def test_every_variant_runs_m1_like_the_reference(monkeypatch, name, dtype, rng):
+    """The classic network through each variant, batch and single sample, against float64."""
+    monkeypatch.setenv("MLPKIT_NUMBA_ISA", name)
+    sizes, acts = (784, 50, 100, 10), ["sigmoid", "sigmoid", "softmax"]
+    Ws = [rng.normal(scale=1 / np.sqrt(i), size=(i, o)) for i, o in zip(sizes[:-1], sizes[1:])]
+    bs = [rng.normal(scale=0.1, size=o) for o in sizes[1:]]
+    model = mlpkit.MLP.from_arrays(Ws, bs, acts, backend="numba", dtype=dtype)
+    x = rng.random((301, 784)).astype(dtype)
+    expect = ref.forward(x, [W.astype(dtype) for W in Ws], [b.astype(dtype) for b in bs], acts)
+    ref.assert_close(model.predict(x), expect, dtype, scale=1.0)
+    np.testing.assert_array_equal(model.predict(x[7]), model.predict(x[7:8])[0])
