@@ -122,13 +122,13 @@ def test_selftest_passes_a_correct_backend_and_fails_a_broken_one(monkeypatch, c
     from mlpkit.backends.numba_backend import NumbaOps
 
     backend_or_skip("numba")
-    original = NumbaOps._forward_panels
+    original = NumbaOps.forward_finite
 
     def biased(self, x, net):  # a plausible bias bug in the batch kernel
         y, finite = original(self, x, net)
         return y + 1e-3, finite
 
-    monkeypatch.setattr(NumbaOps, "_forward_panels", biased)
+    monkeypatch.setattr(NumbaOps, "forward_finite", biased)
     assert cli.main(["selftest", "--backend", "numba", "--quick"]) == 1
     assert "FAIL  every activation vs float64 reference" in capsys.readouterr().out
 

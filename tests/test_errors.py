@@ -158,3 +158,28 @@ def test_finite_inputs_that_overflow_are_not_reported(backend, dtype):
     y = model.predict(x)
     assert np.isinf(y).all()
     np.testing.assert_array_equal(y, model.predict(x, check_finite=False))
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])  # a single sample and the small batches of the row kernel
+def test_finite_inputs_that_overflow_are_not_reported_for_one_sample(backend, dtype, rows):
+    """The single-sample path decides from the first layer in its kernel, as batches do."""
+    big = np.finfo(dtype).max / 4
+    model = mlpkit.MLP.from_arrays([np.full((3, 2), 8.0)], [np.zeros(2)], ["identity"], backend=backend.name, dtype=dtype)
+    x = np.full((rows, 3), big, dtype=dtype)
+    one = model.predict(x[0])
+    assert np.isinf(one).all()
+    np.testing.assert_array_equal(one, model.predict(x[0], check_finite=False))
+    np.testing.assert_array_equal(model.predict(x), model.predict(x, check_finite=False))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("col", [0, 2, 783])
+def test_non_finite_single_sample_names_its_index(backend, bad, col, dtype, rng):
+    W1 = np.ones((784, 3))
+    W1[2] = 0.0  # inf * 0 is NaN: still found
+    model = mlpkit.MLP.from_arrays([W1, np.ones((3, 2))], [np.zeros(3), np.zeros(2)], ["sigmoid", "softmax"],
+                                   backend=backend.name, dtype=dtype)
+    x = rng.random(784)
+    x[col] = bad
+    with pytest.raises(ValueError, match=rf"NaN or Inf \(first at index \({col},\)\)"):
+        model.predict(x)

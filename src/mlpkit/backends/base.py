@@ -226,5 +226,12 @@ class Ops(abc.ABC):
         """Single-sample forward of x (in,) -> (out,); backends may replace it with a fused kernel."""
         return self.forward(x[None, :], net)[0]
 
+    def forward_one_finite(self, x: Any, net: Any) -> tuple[Any, bool]:
+        """:meth:`forward_one` and a finite flag, with the contract of :meth:`forward_finite`
+        (a fused kernel may decide from the first layer's pre-activations)."""
+        if not self.all_finite(x):
+            return None, False
+        return self.forward_one(x, net), True
+
     def __repr__(self) -> str:
         return f"<mlpkit {self.name} backend>"

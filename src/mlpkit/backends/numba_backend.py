@@ -3,10 +3,11 @@
 Arrays are plain NumPy arrays, so conversion and the losses are inherited from
 :class:`NumpyOps`; layers, activations and whole-network forwards run compiled loop kernels.
 
-Inference: up to :attr:`NumbaOps.fused_max_rows` rows go through the fused whole-network
-row-at-a-time kernel; larger batches through the register-tiled panel kernel
-(:mod:`mlpkit.kernels.numba_gemm`), all layers per block of rows, the rows split across
-threads. Training's layer by layer ``dense`` multiplies with BLAS (``x @ W``) and finishes with
+Inference: every network is packed as panels for the micro-kernel variant of this CPU
+(:func:`select_isa`); up to :attr:`NumbaOps.fused_max_rows` rows go through ``forward_rows``
+(one-row micro-kernels, the finite check folded in), larger batches through the register-tiled
+panel kernel (:mod:`mlpkit.kernels.numba_gemm`), all layers per block of rows, the rows split
+across threads. Training's layer by layer ``dense`` multiplies with BLAS (``x @ W``) and finishes with
 the fused bias+activation kernel. The crossovers were measured (see README, "Numba backend: how
 batches run").
 """
@@ -15,16 +16,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..kernels import numba_cpu as K
 from ..kernels import numba_gemm as G
 from ..kernels.numba_isa import VARIANTS, Isa
-from ..kernels.packed_rows import pack_rows
 from . import threads
-from .base import Layer, Ops
+from .base import Layer
 from .numpy_backend import NumpyOps
 
 
@@ -74,37 +74,39 @@ def describe_isa() -> str:
 
 @dataclass(frozen=True)
 class PackedNet:
-    """A network laid out for the fused kernels (see :mod:`mlpkit.kernels.numba_cpu`)."""
+    """A network laid out for the panel kernels (see :mod:`mlpkit.kernels.numba_gemm`)."""
 
-    buf: np.ndarray  # the row-kernel layout of mlpkit.kernels.packed_rows
-    meta: np.ndarray  # (n_layers, 5) int64: w_offset, b_offset, n_in, n_out, code
-    width: int  # widest layer output, the scratch size
     panels: np.ndarray  # every layer as panels (numba_gemm.pack_panels), end to end
     panel_meta: np.ndarray  # (n_layers, 8) int64: see numba_cpu.dense_panels
     flops_per_row: int  # 2 * sum of n_in * n_out: the products' work per sample
+    n_out: int  # outputs of the last layer
     isa: Isa  # the micro-kernel variant the panels are laid out for
+    batch_kernel: Callable  # forward_panels for that variant: (x, panels, meta, out) -> finite
+    rows_kernel: Callable  # forward_rows for that variant, same arguments
+    one_kernel: Callable  # forward_rows of one sample: x (in,), out (n_out,)
 
 
 def pack(layers: Sequence[Layer], isa: Isa) -> PackedNet:
-    """Copy every layer into the row-kernel buffer (W.T, b) and the panel buffer for ``isa``, with ``meta``s."""
-    codes = [K.ACTIVATION_CODES[layer.activation] for layer in layers]
-    buf, meta = pack_rows([layer.W for layer in layers], [layer.b for layer in layers], codes)
+    """Copy every layer into the panel buffer for ``isa``, with its ``panel_meta``."""
     panel_parts, panel_rows, panel_offset = [], [], 0
-    for layer, code in zip(layers, codes):
+    for layer in layers:
         n_in, n_out = layer.W.shape
         panel_parts.append(G.pack_panels(layer.W, layer.b, isa))
         dt = layer.W.dtype
         plan = G.panel_plan(n_out, dt, isa)
+        code = K.ACTIVATION_CODES[layer.activation]
         panel_rows.append((panel_offset, n_in, n_out, code, G.z_width(n_out, dt, isa), *plan))
         panel_offset += panel_parts[-1].size
+    batch_kernel, rows_kernel, one_kernel = K.entry_points(isa)
     return PackedNet(
-        buf=buf,
-        meta=meta,
-        width=int(meta[:, 3].max()),
         panels=np.concatenate(panel_parts),
         panel_meta=np.array(panel_rows, dtype=np.int64).reshape(-1, K.PANEL_META_COLUMNS),
         flops_per_row=2 * sum(layer.W.size for layer in layers),
+        n_out=int(layers[-1].W.shape[1]),
         isa=isa,
+        batch_kernel=batch_kernel,
+        rows_kernel=rows_kernel,
+        one_kernel=one_kernel,
     )
 
 
@@ -116,9 +118,10 @@ class NumbaOps(NumpyOps):
     #: and thread hand-off costs (M1, batch 4096, 2 threads: 866k samples/s in 1024-row chunks,
     #: 1030k in one). Activations are per block: memory does not grow with the chunk.
     chunk_rows = 4096
-    #: Batches of at most this many rows run the row-at-a-time kernel, larger ones the panel
-    #: kernel (measured, 1 thread, M1 / M2: 2 rows 0.94x / 1.06x the panel kernel's time,
-    #: 3 rows 1.30x / 1.52x).
+    #: Batches of at most this many rows (and single samples) run ``forward_rows`` (one-row
+    #: micro-kernels), larger ones the panel kernel, whose cost is flat up to one tile of rows.
+    #: Measured on AMD EPYC Zen 5 (avx512 variant, 1 thread), rows-kernel time / panel-kernel
+    #: time, M1 / M2: 1 row 0.26 / 0.42, 2 rows 0.41 / 0.89, 3 rows 0.59 / 1.23, 6 rows 1.02 / 2.4.
     fused_max_rows = 2
     #: Single layers (``affine``/``dense``, training) of at most this many rows run the fused
     #: loop kernel ``affine_act``, larger ones BLAS (M1 4 rows: 26 vs 31 us; 8 rows: 50 vs 33).
@@ -166,23 +169,23 @@ class NumbaOps(NumpyOps):
         return pack(layers, select_isa())
 
     def forward(self, x: Any, net: PackedNet) -> np.ndarray:
-        if x.shape[0] <= self.fused_max_rows:
-            return K.forward_packed(x, net.buf, net.meta, net.width)
-        return self._forward_panels(x, net)[0]
+        return self.forward_finite(x, net)[0]
 
-    def forward_finite(self, x: Any, net: PackedNet) -> tuple[np.ndarray | None, bool]:
+    def forward_finite(self, x: Any, net: PackedNet) -> tuple[np.ndarray, bool]:
+        """Checks the first layer's pre-activations inside the kernel (no separate pass over x)."""
+        out = np.empty((x.shape[0], net.n_out), dtype=net.panels.dtype)
         if x.shape[0] <= self.fused_max_rows:
-            return Ops.forward_finite(self, x, net)
-        return self._forward_panels(x, net)  # checks the first layer's pre-activations
-
-    def _forward_panels(self, x: np.ndarray, net: PackedNet) -> tuple[np.ndarray, bool]:
-        """Panel-kernel forward of x (n, in), its rows split across threads; and the finite flag."""
-        out = np.empty((x.shape[0], int(net.panel_meta[-1, 2])), dtype=net.panels.dtype)
+            return out, net.rows_kernel(x, net.panels, net.panel_meta, out)
         parts = threads.split_rows(x.shape[0], int(self.min_flops_per_thread // net.flops_per_row) + 1)
+        kernel = net.batch_kernel
         finite = threads.run_parallel([
-            lambda a=a, b=b: K.forward_panels(x[a:b], net.panels, net.panel_meta, out[a:b], net.isa) for a, b in parts
+            lambda a=a, b=b: kernel(x[a:b], net.panels, net.panel_meta, out[a:b]) for a, b in parts
         ])
         return out, all(finite)
 
     def forward_one(self, x: Any, net: PackedNet) -> np.ndarray:
-        return K.forward_packed_one(x, net.buf, net.meta, net.width)
+        return self.forward_one_finite(x, net)[0]
+
+    def forward_one_finite(self, x: Any, net: PackedNet) -> tuple[np.ndarray, bool]:
+        out = np.empty(net.n_out, dtype=net.panels.dtype)
+        return out, net.one_kernel(x, net.panels, net.panel_meta, out)

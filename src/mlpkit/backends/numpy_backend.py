@@ -116,12 +116,17 @@ _LOSS_GRADS = {
 }
 
 
+_NATIVE_DTYPES = {name: np.dtype(name) for name in ("float32", "float64")}  # NumPy's singletons
+
+
 class NumpyOps(Ops):
     """Reference backend: plain vectorised NumPy, BLAS for the matrix products."""
 
     name = "numpy"
 
     def asarray(self, x: Any, dtype: str) -> np.ndarray:
+        if type(x) is np.ndarray and x.dtype is _NATIVE_DTYPES.get(dtype) and x.flags.c_contiguous:
+            return x  # already what the kernels take (the single-sample hot path; dtype.name is slow)
         return np.ascontiguousarray(x, dtype=dtype)
 
     def to_numpy(self, x: Any) -> np.ndarray:

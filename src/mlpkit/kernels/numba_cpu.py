@@ -10,8 +10,9 @@ Floating-point dtype follows the arrays (float32 or float64). exp and sigmoid ar
 ones of :mod:`mlpkit.kernels.numba_exp` (float32: within 2e-7 relative; float64: 5e-16); sums
 of a softmax accumulate in float64.
 
-A whole network is *packed* for the fused row kernels in the layout of
-:mod:`mlpkit.kernels.packed_rows` (``buf``, ``meta``), shared with the CUDA fused forward.
+A whole network is *packed* as panels (:mod:`mlpkit.kernels.numba_gemm`) for one
+instruction-set variant (:mod:`mlpkit.kernels.numba_isa`); :func:`forward_panels` runs batches
+through it, :func:`forward_rows` single samples and very small batches.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
     TANH,
 )
 from .numba_exp import fast_exp, fast_sigmoid
-from .numba_gemm import dots_one, dots_pair, tile_full, tile_half
+from .numba_gemm import dots_one, dots_pair, tile_full, tile_full_one, tile_half, tile_half_one
 
 # offset, n_in, n_out, activation_code, z_width, full panels, half panels, dot columns
 PANEL_META_COLUMNS = 8
@@ -101,59 +102,6 @@ def activate_row(h, n, code):
             h[k] = 1.0 if h[k] > 0 else 0.0
 
 
-@_jit_dot
-def dense_row(x, Wt, b, h):
-    """h[:n_out] = Wt @ x[:n_in] + b for Wt (n_out, n_in) C-contiguous: one dot product per output.
-
-    The inner loop runs over contiguous x and Wt[j]; reassociation (and FMA contraction) is allowed
-    here so LLVM vectorises the reduction. Indices are ``range`` variables over 2-D views: a
-    computed 1-D offset (``buf[base + i]``) costs a wraparound check per element and does not
-    vectorise (measured 2-6x slower)."""
-    n_out, n_in = Wt.shape
-    for j in range(n_out):
-        s = b[j]
-        for i in range(n_in):
-            s += x[i] * Wt[j, i]
-        h[j] = s
-
-
-@_jit
-def _forward_row(x, buf, meta, h0, h1, out):
-    """Whole-network forward of one sample x (in,) into out (n_out_last,); h0, h1 scratch."""
-    n_layers = meta.shape[0]
-    cur = x
-    for layer in range(n_layers):
-        if layer == n_layers - 1:
-            dst = out
-        elif layer % 2 == 0:
-            dst = h0
-        else:
-            dst = h1
-        w_off, b_off, n_in, n_out, code = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3], meta[layer, 4]
-        Wt = buf[w_off : w_off + n_out * n_in].reshape((n_out, n_in))
-        dense_row(cur, Wt, buf[b_off : b_off + n_out], dst)
-        activate_row(dst, n_out, code)
-        cur = dst
-
-
-# -- whole network ----------------------------------------------------------------------------
-@_jit
-def forward_packed(x, buf, meta, width):
-    """Fused whole-network forward of a batch, one row at a time: x (n, in) -> (n, n_out_last).
-    ``width`` is the widest hidden layer (scratch size)."""
-    out = np.empty((x.shape[0], meta[meta.shape[0] - 1, 3]), dtype=buf.dtype)
-    h = np.empty((2, width), dtype=buf.dtype)
-    for r in range(x.shape[0]):
-        _forward_row(x[r], buf, meta, h[0], h[1], out[r])
-    return out
-
-
-@_jit
-def forward_packed_one(x, buf, meta, width):
-    """:func:`forward_packed` of one sample: x (in,) -> (n_out_last,), all layers in one call."""
-    return forward_packed(x.reshape((1, x.shape[0])), buf, meta, width)[0]
-
-
 @_jit
 def dense_dot_columns(x, i0, n_in, panels, off, n_dot, z, c0, isa):
     """z[i0 + r, c0 + j] = bias_j + x[i0 + r, :n_in] . w_j for r < isa.tile_rows, j < n_dot: the
@@ -169,10 +117,10 @@ def dense_dot_columns(x, i0, n_in, panels, off, n_dot, z, c0, isa):
         dots_one(x, i0, n_vec, panels, off + (n_dot - 1) * stride, stride, z, c0 + n_dot - 1, isa)
     for r in range(i0, i0 + isa.tile_rows):
         for j in range(n_dot):
-            w = off + j * stride + 1
+            wj = panels[off + j * stride + 1 : off + (j + 1) * stride]
             s = z[r, c0 + j]
             for k in range(n_vec * lanes, n_in):
-                s += x[r, k] * panels[w + k]
+                s += x[r, k] * wj[k]
             z[r, c0 + j] = s
 
 
@@ -264,6 +212,92 @@ def forward_panels(x, panels, meta, out, isa):
                 activate_block(z, code)
             src = z
     return nan_probe == 0.0
+
+
+@_jit_dot
+def _dot_columns_row(a, n_in, panels, off, n_dot, z, c0):
+    """z[c0 + j] = bias_j + a[:n_in] . w_j for the n_dot dot columns stored from ``off`` (one row)."""
+    for j in range(n_dot):
+        w = off + j * (n_in + 1)
+        wj = panels[w + 1 : w + 1 + n_in]  # a slice: a computed offset per element would not vectorise
+        s = panels[w]
+        for k in range(n_in):
+            s += a[k] * wj[k]
+        z[c0 + j] = s
+
+
+@_jit
+def forward_rows(x, panels, meta, out, isa):
+    """:func:`forward_panels` for a few rows (single samples): each row of x (n, in) goes through
+    every layer alone, with the one-row micro-kernels (no tile padding, no block copies).
+    Returns the same finite flag as :func:`forward_panels`."""
+    n_layers = meta.shape[0]
+    wmax = 0
+    for layer in range(n_layers):
+        wmax = max(wmax, meta[layer, 4])
+    h = np.empty((2, 1, wmax), dtype=out.dtype)
+    full = isa.panel_vectors * isa.vector_bytes // out.itemsize
+    half = full // 2
+    nan_probe = 0.0
+    for r in range(x.shape[0]):
+        src = x[r : r + 1]
+        for layer in range(n_layers):
+            off, n_in, n_out, code = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
+            n_full, n_half, n_dot = meta[layer, 5], meta[layer, 6], meta[layer, 7]
+            z = h[layer % 2]
+            p_off = off
+            for p in range(n_full):
+                tile_full_one(src, 0, n_in, panels, p_off, z, p * full, isa)
+                p_off += (n_in + 1) * full
+            if n_half:
+                tile_half_one(src, 0, n_in, panels, p_off, z, n_full * full, isa)
+                p_off += (n_in + 1) * half
+            if n_dot:
+                _dot_columns_row(src[0], n_in, panels, p_off, n_dot, z[0], n_full * full + n_half * half)
+            if layer == 0:
+                for k in range(n_out):
+                    nan_probe += z[0, k] - z[0, k]
+            if layer == n_layers - 1:
+                dst = out[r]
+                for k in range(n_out):
+                    dst[k] = z[0, k]
+                activate_row(dst, n_out, code)
+            else:
+                activate_row(z[0], n_out, code)
+            src = z
+    return nan_probe == 0.0
+
+
+def _bind(isa):
+    """forward_panels, forward_rows and its one-sample form with ``isa`` captured as a constant."""
+
+    @_jit
+    def panels_bound(x, panels, meta, out):
+        return forward_panels(x, panels, meta, out, isa)
+
+    @_jit
+    def rows_bound(x, panels, meta, out):
+        return forward_rows(x, panels, meta, out, isa)
+
+    @_jit
+    def one_bound(x, panels, meta, out):  # x (in,), out (n_out,)
+        return forward_rows(x.reshape((1, x.shape[0])), panels, meta, out.reshape((1, out.shape[0])), isa)
+
+    return panels_bound, rows_bound, one_bound
+
+
+_ENTRY_POINTS: dict = {}
+
+
+def entry_points(isa):
+    """(forward_panels, forward_rows, one sample) for variant ``isa``, each
+    ``(x, panels, meta, out) -> finite`` (one sample: x (in,), out (n_out,)).
+
+    Made once per variant (a cache of Python objects, not of results): called with arrays only,
+    they dispatch through Numba's fast C typing path; each compiles when first called."""
+    if isa not in _ENTRY_POINTS:
+        _ENTRY_POINTS[isa] = _bind(isa)
+    return _ENTRY_POINTS[isa]
 
 
 # -- single layer ------------------------------------------------------------------------------

@@ -171,15 +171,21 @@ class _Emitter:
         return b.extract_element(v, ir.IntType(32)(0))
 
 
-def _tile_intrinsic(half: bool):
+def _tile_intrinsic(half: bool, one_row: bool = False):
     """An intrinsic ``tile(x, i0, n_in, panels, off, z, c0, isa)`` computing
 
     z[i0 + r, c0 : c0 + vectors * lanes] = panels-bias + sum_k x[i0 + r, k] * panel[k, :]
 
-    for r < isa.tile_rows, the panel starting at element ``off`` of ``panels``, ``vectors`` =
-    isa.panel_vectors (half: half of them) and ``lanes`` = isa.vector_bytes / itemsize. x and z
-    are 2-D with unit inner stride (any row stride); nothing is bounds-checked: the caller
-    guarantees i0 + tile_rows <= rows of x and z, n_in <= columns of x."""
+    for r < isa.tile_rows (``one_row``: r = 0 only), the panel starting at element ``off`` of
+    ``panels``, ``vectors`` = isa.panel_vectors (half: half of them) and ``lanes`` =
+    isa.vector_bytes / itemsize. x and z are 2-D with unit inner stride (any row stride);
+    nothing is bounds-checked: the caller guarantees i0 + rows <= rows of x and z, n_in <=
+    columns of x.
+
+    With one row there are only ``vectors`` accumulators, and a chain of n_in dependent FMAs
+    through each would wait on the FMA latency (4 cycles) at every step; the k loop then keeps
+    ``8 / vectors`` partial sums (k, k+1, ... in turn) that are added once at the end, so 8
+    independent FMAs are in flight as on a full tile."""
 
     @intrinsic
     def tile(typingctx, x, i0, n_in, panels, off, z, c0, isa):
@@ -188,7 +194,8 @@ def _tile_intrinsic(half: bool):
         sig = types.void(x, i0, n_in, panels, off, z, c0, isa)
         variant = isa.isa
         vectors = variant.panel_vectors // 2 if half else variant.panel_vectors
-        tile_rows = variant.tile_rows
+        rows = 1 if one_row else variant.tile_rows
+        splits = max(1, 8 // vectors) if one_row else 1
 
         def codegen(context, builder, sig, args):
             e = _Emitter(context, builder, sig.args[0].dtype, variant)
@@ -197,24 +204,39 @@ def _tile_intrinsic(half: bool):
             lanes, vty = e.lanes, e.vty
             width = vectors * lanes
             panel = builder.gep(pa.data, [offv])
-            xrows = [e.row_ptr(xa, builder.add(i0v, I64(r))) for r in range(tile_rows)]
-            # accumulators start at the bias (row 0 of the panel)
+            xrows = [e.row_ptr(xa, builder.add(i0v, I64(r))) for r in range(rows)]
+            # accumulators start at the bias (row 0 of the panel); partial sums at zero
             bias = [e.load_vec(panel, I64(v * lanes)) for v in range(vectors)]
-            acc = [[cgutils.alloca_once_value(builder, bias[v]) for v in range(vectors)] for _ in range(tile_rows)]
+            zero = ir.Constant(vty, [ir.Constant(e.fty, 0.0)] * lanes)
+            acc = [[[cgutils.alloca_once_value(builder, bias[v] if p == 0 else zero) for v in range(vectors)]
+                    for p in range(splits)] for _ in range(rows)]
             undef = ir.Constant(vty, ir.Undefined)
             splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-            with _counted_loop(builder, kv) as k:
+
+            def step(k, p):  # acc[.][p] += x[., k] * panel[k + 1, :]
                 w_at = builder.mul(builder.add(k, I64(1)), I64(width))
                 w = [e.load_vec(panel, builder.add(w_at, I64(v * lanes))) for v in range(vectors)]
-                for r in range(tile_rows):
+                for r in range(rows):
                     xs = builder.load(builder.gep(xrows[r], [k]))
                     xb = builder.shuffle_vector(builder.insert_element(undef, xs, ir.IntType(32)(0)), undef, splat)
                     for v in range(vectors):
-                        e.fma_into(acc[r][v], xb, w[v])
-            for r in range(tile_rows):
+                        e.fma_into(acc[r][p][v], xb, w[v])
+
+            main = builder.udiv(kv, I64(splits)) if splits > 1 else kv
+            with _counted_loop(builder, main) as it:
+                for p in range(splits):
+                    step(builder.add(builder.mul(it, I64(splits)), I64(p)), p)
+            if splits > 1:
+                done = builder.mul(main, I64(splits))
+                with _counted_loop(builder, builder.sub(kv, done)) as j:
+                    step(builder.add(done, j), 0)
+            for r in range(rows):
                 zrow = e.row_ptr(za, builder.add(i0v, I64(r)))
                 for v in range(vectors):
-                    e.store_vec(builder.load(acc[r][v]), zrow, builder.add(c0v, I64(v * lanes)))
+                    total = builder.load(acc[r][0][v])
+                    for p in range(1, splits):
+                        total = builder.fadd(total, builder.load(acc[r][p][v]))
+                    e.store_vec(total, zrow, builder.add(c0v, I64(v * lanes)))
             return context.get_dummy_value()
 
         return sig, codegen
@@ -224,6 +246,8 @@ def _tile_intrinsic(half: bool):
 
 tile_full = _tile_intrinsic(half=False)  # a full panel
 tile_half = _tile_intrinsic(half=True)  # the last, half-wide panel
+tile_full_one = _tile_intrinsic(half=False, one_row=True)  # the same for a single row
+tile_half_one = _tile_intrinsic(half=True, one_row=True)
 
 
 def _dot_intrinsic(columns: int):

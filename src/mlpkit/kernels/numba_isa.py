@@ -14,7 +14,10 @@ the portable variant assumes SSE's 16 (4 x 2 = 8 + 2 + 1 = 11).
 
 A variant reaches the kernels as an argument whose *Numba type* carries its numbers, so each
 variant compiles (and is cached on disk) as its own specialisation, only when a call first uses
-it, and the numbers are compile-time constants inside the micro-kernel. Every variant is correct
+it, and the numbers are compile-time constants inside the micro-kernel. Typing an ``Isa`` passed
+from Python goes through Numba's slow pure-Python ``typeof`` (~1-3 us a call), so the entry
+points the backend calls per prediction capture the variant instead
+(:func:`mlpkit.kernels.numba_cpu.entry_points`). Every variant is correct
 on every LLVM target (LLVM splits vectors wider than the hardware's); only its speed depends on
 the CPU.
 """
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 from numba import types
 from numba.core import cgutils
+from numba.core.imputils import lower_constant
 from numba.extending import NativeValue, box, models, overload_attribute, register_model, typeof_impl, unbox
 
 
@@ -75,6 +79,11 @@ register_model(IsaType)(models.OpaqueModel)
 @unbox(IsaType)
 def _unbox_isa(typ, obj, c):
     return NativeValue(c.context.get_dummy_value())
+
+
+@lower_constant(IsaType)
+def _constant_isa(context, builder, typ, pyval):  # a variant captured by a compiled entry point
+    return context.get_dummy_value()
 
 
 @box(IsaType)

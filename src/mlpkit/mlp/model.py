@@ -141,9 +141,12 @@ class MLP:
         with ops.scope():  # the backend issues this call's work (CuPy: on its own stream)
             if arr.ndim == 1:
                 xb = ops.asarray(arr, self._dtype)
-                if check:
-                    self._check_finite(xb)
-                y = ops.forward_one(xb, self._net)
+                if not check:
+                    y = ops.forward_one(xb, self._net)
+                else:
+                    y, finite = ops.forward_one_finite(xb, self._net)
+                    if not finite:  # raises unless finite inputs overflowed in the first layer
+                        self._check_finite(xb)
             else:
                 step = checks.batch_size(batch_size, self.default_batch_size or ops.chunk_rows)
                 if len(arr) <= step:
