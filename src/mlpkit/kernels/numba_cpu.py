@@ -164,6 +164,15 @@ def _nan_probe(z, rows, cols):
 
 
 @_jit
+def _copy_rows(src, dst, cols):
+    """dst[r, :cols] = src[r, :cols] for every row of src, as loops: a slice assignment
+    compiles Numba's shape-mismatch message formatting (~5 s of a cold start, measured)."""
+    for r in range(src.shape[0]):
+        for j in range(cols):
+            dst[r, j] = src[r, j]
+
+
+@_jit(inline="always")
 def forward_panels(x, panels, meta, out, isa):
     """Whole-network forward of a batch x (n, in) C-contiguous into out (n, n_out_last), with the
     layers packed as panels for the variant ``isa`` (``meta`` rows as in :func:`dense_panels`).
@@ -196,20 +205,17 @@ def forward_panels(x, panels, meta, out, isa):
                 if part == 0:  # a later layer's input (the previous z) already holds rows_t rows
                     a, n_a, za = src, full_rows if layer == 0 else rows_t, z
                 else:  # the batch's last rows, padded with zero rows
-                    xpad[: rows - full_rows] = src[full_rows:rows]
+                    _copy_rows(src[full_rows:rows], xpad, x.shape[1])
                     a, n_a, za = xpad, tile, z[full_rows:]
                 dense_panels(a, n_a, panels, meta[layer], za, isa)
             if layer == 0:
                 nan_probe += _nan_probe(z, rows, n_out)
+            target = z  # hidden: softmax over the n_out real columns; padding columns may take any value
             if layer == n_layers - 1:
-                dst = out[s : s + rows]
-                dst[:, :] = z[:rows, :n_out]
-                activate_block(dst, code)
-            elif code == SOFTMAX:  # over the n_out real columns only
-                for r in range(rows):
-                    activate_row(z[r], n_out, code)
-            else:  # elementwise: the padding columns (zero weights) may take any value
-                activate_block(z, code)
+                target = out[s : s + rows]
+                _copy_rows(z[:rows], target, n_out)
+            # one call site for the activations too: each inlined copy costs compile time
+            activate_block(target, n_out, code)
             src = z
     return nan_probe == 0.0
 
@@ -226,7 +232,7 @@ def _dot_columns_row(a, n_in, panels, off, n_dot, z, c0):
         z[c0 + j] = s
 
 
-@_jit
+@_jit(inline="always")
 def forward_rows(x, panels, meta, out, isa):
     """:func:`forward_panels` for a few rows (single samples): each row of x (n, in) goes through
     every layer alone, with the one-row micro-kernels (no tile padding, no block copies).
@@ -257,13 +263,12 @@ def forward_rows(x, panels, meta, out, isa):
             if layer == 0:
                 for k in range(n_out):
                     nan_probe += z[0, k] - z[0, k]
+            target = z[0]
             if layer == n_layers - 1:
-                dst = out[r]
+                target = out[r]
                 for k in range(n_out):
-                    dst[k] = z[0, k]
-                activate_row(dst, n_out, code)
-            else:
-                activate_row(z[0], n_out, code)
+                    target[k] = z[0, k]
+            activate_row(target, n_out, code)  # one call site: each inlined copy costs compile time
             src = z
     return nan_probe == 0.0
 
@@ -322,11 +327,12 @@ def affine_act(x, W, b, code):
 
 
 @_jit
-def activate_block(z, code):
-    """Apply activation ``code`` in place to z (n, k) C-contiguous. Elementwise work runs over the
-    flat array, so short rows pay no per-row overhead: softmax subtracts each row's max,
-    exponentiates the flat block, then normalises each row (10-wide rows: 1.9 ns per element
-    this way, 8.7 row by row)."""
+def activate_block(z, cols, code):
+    """Apply activation ``code`` in place to z (n, k) C-contiguous; a softmax is taken over the
+    first ``cols`` columns of each row (a hidden layer's real outputs; the padding columns are
+    then left unspecified). Elementwise work runs over the flat array, so short rows pay no
+    per-row overhead: softmax subtracts each row's max, exponentiates the flat block, then
+    normalises each row (10-wide rows: 1.9 ns per element this way, 8.7 row by row)."""
     n, k = z.shape
     flat = z.reshape(n * k)
     if code != SOFTMAX:
@@ -334,19 +340,19 @@ def activate_block(z, code):
         return
     for r in range(n):
         m = z[r, 0]
-        for j in range(1, k):
+        for j in range(1, cols):
             if z[r, j] > m:
                 m = z[r, j]
-        for j in range(k):
+        for j in range(cols):
             z[r, j] -= m
     for i in range(n * k):
         flat[i] = fast_exp(flat[i])
     for r in range(n):
         s = 0.0
-        for j in range(k):
+        for j in range(cols):
             s += z[r, j]
         inv = 1.0 / s
-        for j in range(k):
+        for j in range(cols):
             z[r, j] = z[r, j] * inv
 
 
@@ -362,7 +368,7 @@ def bias_act_inplace(z, b, code):
         for r in range(n):
             for j in range(k):
                 z[r, j] += b[j]
-        activate_block(z, code)
+        activate_block(z, k, code)
         return
     rows = max(1, FLAT_CHUNK // k)
     flat = z.reshape(n * k)
@@ -378,7 +384,7 @@ def bias_act_inplace(z, b, code):
 def activation(z, code):
     """activation(z) for z (n, k) -> new C-contiguous (n, k) array."""
     a = np.ascontiguousarray(z).copy()
-    activate_block(a, code)
+    activate_block(a, a.shape[1], code)
     return a
 
 
