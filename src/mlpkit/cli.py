@@ -9,6 +9,7 @@ import os
 import pickle
 import platform
 import sys
+import time
 from typing import Sequence
 
 from . import __version__, bench
@@ -128,6 +129,36 @@ def _cpu_description() -> str:
     return f"{name}; SIMD: {' '.join(f for f in _CPU_FLAGS if f in flags) or 'none found'}"
 
 
+def cmd_warmup(args: argparse.Namespace) -> int:
+    from .backends import dtype_name, get_backend
+
+    dtypes = [dtype_name(d) for d in (args.dtype or ["float32", "float64"])]
+    get_backend("numba")  # fails with the reason and the fix where Numba cannot be used
+    from .backends.numba_backend import cache_dir, describe_isa, warmup
+
+    print(f"numba kernels: {describe_isa()}")
+    total = 0.0
+    for what, seconds in warmup(dtypes):
+        print(f"  {what:24} {seconds:7.2f} s")
+        total += seconds
+    if args.training:
+        import numpy as np
+
+        from .mlp import MLP
+
+        for dtype in dtypes:
+            start = time.perf_counter()
+            rng = np.random.default_rng(0)
+            x, t = rng.random((16, 4)), rng.integers(0, 2, 16)
+            for sizes, act in [((4, 3, 2), "sigmoid"), ((4, 3, 2), "relu")]:
+                MLP(sizes, act, backend="numba", dtype=dtype, seed=0).fit(x, t, epochs=1, batch_size=6, verbose=False)  # 6, 6, 4 rows: BLAS and loop layers
+            seconds = time.perf_counter() - start
+            print(f"  {dtype + ' training':24} {seconds:7.2f} s")
+            total += seconds
+    print(f"done in {total:.1f} s; kernels cached in {cache_dir()}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     if args.model:
         print(model_summary(load_any_model(args.model, args.activations, backend="numpy")))
@@ -149,6 +180,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"numba {numba.__version__}, LLVM target CPU {llvm.get_host_cpu_name()}, "
               f"threading layer config {numba.config.THREADING_LAYER!r} (mlpkit kernels are serial and nogil)")
         print(f"numba kernels: {describe_isa()}")
+        from .kernels.numba_jit import cache_dir
+
+        print(f"numba kernel cache: {cache_dir()} (NUMBA_CACHE_DIR overrides; 'mlpkit warmup' fills it)")
     print(f"GPU: {'CuPy backend usable' if reasons['cupy'] is None else reasons['cupy']}")
     try:
         import threadpoolctl
@@ -521,6 +555,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true")
     p.set_defaults(func=cmd_selftest)
 
+    p = sub.add_parser("warmup", help="compile the Numba kernels for this CPU ahead of the first prediction (cached per user)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example (e.g. in a Dockerfile or a cluster's worker start-up):\n  mlpkit warmup\n  mlpkit warmup --dtype float32 --training")
+    p.add_argument("--dtype", type=_name_list, default=None, help="comma-separated: float32, float64 (default: both)")
+    p.add_argument("--training", action="store_true", help="also compile the training kernels (a tiny fit per dtype)")
+    p.set_defaults(func=cmd_warmup)
+
     p = sub.add_parser("info", help="backends, versions, BLAS and CPU here; or, given MODEL, its architecture",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example:\n  mlpkit info\n  mlpkit info m1.npz")
@@ -530,8 +571,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands that may compile Numba kernels: they say so on stderr once when they do
+_COMPUTE_COMMANDS = {"bench", "train", "reproduce", "predict", "eval", "selftest", "warmup"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in _COMPUTE_COMMANDS and available_backends().get("numba") is None:
+        from .backends.numba_backend import announce_compiles
+
+        announce_compiles()
     try:
         return args.func(args)
     except (ValueError, TypeError, OSError, ImportError, pickle.UnpicklingError) as exc:

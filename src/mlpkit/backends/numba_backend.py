@@ -15,14 +15,18 @@ batches run").
 from __future__ import annotations
 
 import os
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from numba.core import event
 
 from ..kernels import numba_cpu as K
 from ..kernels import numba_gemm as G
 from ..kernels.numba_isa import VARIANTS, Isa
+from ..kernels.numba_jit import cache_dir
 from . import threads
 from .base import Layer
 from .numpy_backend import NumpyOps
@@ -70,6 +74,57 @@ def describe_isa() -> str:
     why = f"forced by {ISA_ENV_VAR}" if os.environ.get(ISA_ENV_VAR, "").strip().lower() not in ("", "auto") else "from the CPU features"
     return (f"micro-kernel {isa.name} ({isa.tile_rows} rows x {isa.panel_vectors} vectors of {isa.vector_bytes} bytes, "
             f"{why}; {ISA_ENV_VAR}=avx512|avx2|portable overrides)")
+
+
+class _CompileNotice(event.Listener):
+    """Writes one line when the first mlpkit kernel starts compiling (not on cache loads)."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+        self.said = False
+
+    def on_start(self, ev) -> None:
+        if not self.said and ev.data["dispatcher"].py_func.__module__.startswith("mlpkit.kernels"):
+            self.said = True
+            self.write(f"mlpkit: compiling the Numba kernels for this CPU ({select_isa().name}); once per "
+                       f"kernel, cached in {cache_dir()} ('mlpkit warmup' compiles them ahead)")
+
+    def on_end(self, ev) -> None:
+        pass
+
+
+_notice: _CompileNotice | None = None
+
+
+def announce_compiles(write: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr)) -> None:
+    """Say once per process, through ``write``, when mlpkit's kernels are being compiled (the CLI
+    calls this; a library import stays silent)."""
+    global _notice
+    if _notice is None:
+        _notice = _CompileNotice(write)
+        event.register("numba:compile", _notice)
+
+
+def warmup(dtypes: Sequence[str] = ("float32", "float64"), isa: Isa | None = None) -> list[tuple[str, float]]:
+    """Compile (or load from the cache) every inference kernel for ``dtypes`` and the variant
+    ``isa`` (default :func:`select_isa`): single sample, small batch, batch. Returns
+    (what, seconds) per kernel."""
+    isa = isa or select_isa()
+    panels_kernel, rows_kernel, one_kernel = K.entry_points(isa)
+    timings = []
+    for dtype in dtypes:
+        rng = np.random.default_rng(0)
+        layers = [Layer(rng.random((4, 3)).astype(dtype), np.zeros(3, dtype), "sigmoid"),
+                  Layer(rng.random((3, 2)).astype(dtype), np.zeros(2, dtype), "softmax")]
+        net = pack(layers, isa)
+        x = rng.random((isa.tile_rows + 1, 4)).astype(dtype)
+        out = np.empty((len(x), 2), dtype)
+        for what, kernel, xs, o in [("single sample", one_kernel, x[0], out[0]), ("small batch", rows_kernel, x[:2], out[:2]),
+                                    ("batch", panels_kernel, x, out)]:
+            start = time.perf_counter()
+            kernel(xs, net.panels, net.panel_meta, o)
+            timings.append((f"{dtype} {what}", time.perf_counter() - start))
+    return timings
 
 
 @dataclass(frozen=True)

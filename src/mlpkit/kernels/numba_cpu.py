@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the backend)
     ACTIVATION_CODES,
@@ -35,29 +34,13 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
 )
 from .numba_exp import fast_exp, fast_sigmoid
 from .numba_gemm import dots_one, dots_pair, tile_full, tile_full_one, tile_half, tile_half_one
+from .numba_jit import jit
 
 # offset, n_in, n_out, activation_code, z_width, full panels, half panels, dot columns
 PANEL_META_COLUMNS = 8
 
 
-def _jit(fn=None, **options):
-    """``njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, **options)``.
-
-    ``contract`` only lets a*b+c become one FMA (what lets the inlined :func:`fast_exp` loops
-    vectorise well: 0.83 -> 0.62 ns per float32 element); no flag that assumes away NaN or Inf.
-
-    ``error_model="numpy"``: division follows IEEE (x/0 -> inf or nan) instead of raising
-    ZeroDivisionError, and loops carry no zero checks. The on-disk cache is dropped where no
-    cache directory is writable (a read-only install with no writable ``NUMBA_CACHE_DIR`` or
-    home): Numba raises RuntimeError('no locator available') at decoration time there."""
-    if fn is None:
-        return lambda f: _jit(f, **options)
-    options = {"nogil": True, "error_model": "numpy", "fastmath": {"contract"}, **options}
-    try:
-        return njit(cache=True, **options)(fn)
-    except RuntimeError:
-        return njit(**options)(fn)
-
+_jit = jit  # njit with the shared options and mlpkit's kernel cache (see numba_jit)
 
 #: Reductions only: reassociate and contract to FMA; no nnan/ninf, so NaN and Inf still propagate.
 _jit_dot = _jit(fastmath={"reassoc", "contract"})

@@ -24,7 +24,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-_JIT = {"nogil": True, "error_model": "numpy", "fastmath": {"contract"}}
+from .numba_jit import JIT_OPTIONS as _JIT
+
 _inline = njit(inline="always", **_JIT)  # inlined into the caller's loop at Numba-IR level
 
 
