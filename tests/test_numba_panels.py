@@ -70,7 +70,7 @@ def test_rows_split_across_threads_give_identical_results(isa, dtype, rng):
     with mlpkit.num_threads(1):
         one = model.predict(x, batch_size=2000)
     with mlpkit.num_threads(2):
-        assert len(threads.split_rows(2000, 332)) == 2  # the split this test is about happens
+        assert len(threads.row_parts(2000, model._net.flops_per_row)) == 4  # the split this test is about happens
         two = model.predict(x, batch_size=2000)
     np.testing.assert_array_equal(one, two)
 

@@ -181,9 +181,6 @@ class NumbaOps(NumpyOps):
     #: Single layers (``affine``/``dense``, training) of at most this many rows run the fused
     #: loop kernel ``affine_act``, larger ones BLAS (M1 4 rows: 26 vs 31 us; 8 rows: 50 vs 33).
     layer_max_rows = 4
-    #: A batch is split across threads only in parts of at least this much work (2 threads on
-    #: 2 cores: M1 256 rows 0.92x, 512 rows 1.26x, 1024 rows 1.82x the 1-thread speed).
-    min_flops_per_thread = 3e7
 
     def __init__(self) -> None:
         threads.sync_numba()
@@ -231,11 +228,10 @@ class NumbaOps(NumpyOps):
         out = np.empty((x.shape[0], net.n_out), dtype=net.panels.dtype)
         if x.shape[0] <= self.fused_max_rows:
             return out, net.rows_kernel(x, net.panels, net.panel_meta, out)
-        parts = threads.split_rows(x.shape[0], int(self.min_flops_per_thread // net.flops_per_row) + 1)
         kernel = net.batch_kernel
-        finite = threads.run_parallel([
-            lambda a=a, b=b: kernel(x[a:b], net.panels, net.panel_meta, out[a:b]) for a, b in parts
-        ])
+        finite = threads.parallel_rows(
+            x.shape[0], net.flops_per_row, lambda a, b: kernel(x[a:b], net.panels, net.panel_meta, out[a:b])
+        )
         return out, all(finite)
 
     def forward_one(self, x: Any, net: PackedNet) -> np.ndarray:
