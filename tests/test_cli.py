@@ -25,6 +25,31 @@ def test_bench_quick_writes_table_and_json(tmp_path, capsys):
     assert rows[0]["single_us"] > 0 and set(rows[0]["batch_samples_per_s"]) == {"4", "64"}
 
 
+def test_bench_prints_each_rows_share_of_the_measured_peak(tmp_path, capsys):
+    import re
+
+    from mlpkit import bench
+
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--backends", "numpy", "--batches", "64", "--threads", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    peak = float(re.search(r"measured peak: (\d+) GFLOP/s per thread \((.+)\)", text).group(1))
+    assert peak > 0 and json.loads(out.read_text())["peak_gflops_per_thread"] > 0
+    rows = json.loads(out.read_text())["rows"]
+    numpy_rate = rows[0]["batch_samples_per_s"]["64"]
+    share = re.search(r"numpy at 1 thread\(s\), batch 64: (\d+) GFLOP/s = (\d+)% of 1 x peak", text)
+    assert share, text
+    assert abs(float(share.group(1)) - numpy_rate * bench.flops_per_row("M1") / 1e9) <= 1  # the row's own rate
+
+
+def test_measured_peak_is_the_faster_of_blas_and_the_cached_micro_kernel():
+    from mlpkit import bench
+
+    peak = bench.measure_peak("float32", repeats=1, n=256)
+    assert peak.gflops > 0
+    assert "BLAS" in peak.source or "micro-kernel" in peak.source
+
+
 def test_bench_peers_ratios_and_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="--plot needs matplotlib (pip install 'mlpkit[peers]')")
     png = tmp_path / "bench.png"

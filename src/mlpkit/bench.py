@@ -76,6 +76,54 @@ def _sgemm_ceiling(model: MLP, x: np.ndarray, repeats: int, target_s: float) -> 
     return len(x) / statistics.median(seconds_per_call(products, calls) for _ in range(repeats))
 
 
+@dataclass
+class Peak:
+    """This machine's measured peak for one dtype, per thread."""
+
+    gflops: float
+    source: str  # what reached it
+
+
+def flops_per_row(model_name: str) -> int:
+    """Useful FLOPs of one sample's forward: 2 * sum of n_in * n_out over the layers."""
+    sizes = MODELS[model_name][0]
+    return 2 * sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
+
+
+def measure_peak(dtype: str = "float32", repeats: int = 5, n: int = 1024) -> Peak:
+    """Per-thread peak: the faster of NumPy's BLAS on an n^3 product and mlpkit's Numba
+    micro-kernel on operands that stay in cache (where Numba is usable), both at one thread,
+    best of ``repeats``. Either can be the faster: a BLAS built or configured for an older
+    instruction set (e.g. OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU) stays below the FMA units'
+    peak, which the cached micro-kernel then shows."""
+    a = np.random.default_rng(0).random((n, n)).astype(dtype)
+    out = np.empty_like(a)
+    with num_threads(1):
+        best = min(seconds_per_call(lambda: np.matmul(a, a, out=out), 1) for _ in range(repeats))
+        peak = Peak(2 * n**3 / best / 1e9, f"NumPy's BLAS, {n}^3 {dtype} product")
+        if available_backends().get("numba") is None:
+            from .backends.numba_backend import kernel_peak_gflops
+
+            gflops, what = kernel_peak_gflops(dtype, repeats)
+            if gflops > peak.gflops:
+                peak = Peak(gflops, what)
+    return peak
+
+
+def format_peak_shares(rows: Sequence[Row], peak: Peak, flops: int) -> str:
+    """Each row's largest-batch throughput as GFLOP/s and as a share of threads x the peak."""
+    lines = [f"measured peak: {peak.gflops:.0f} GFLOP/s per thread ({peak.source})"]
+    for r in rows:
+        if not r.batch_samples_per_s:
+            continue
+        n = max(r.batch_samples_per_s)
+        gflops = r.batch_samples_per_s[n] * flops / 1e9
+        threads = r.threads or 1
+        lines.append(f"  {r.name} at {r.threads or 'default'} thread(s), batch {n}: {gflops:.0f} GFLOP/s = "
+                     f"{gflops / (threads * peak.gflops):.0%} of {threads} x peak")
+    return "\n".join(lines)
+
+
 def run(
     model_name: str = "M1",
     dtype: str = "float32",

@@ -67,7 +67,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(f"numba kernels: {describe_isa()}", file=sys.stderr)
     rows = bench.run(args.model, args.dtype, names, peers, threads, args.batches, repeats, target, _progress)
-    _report(args, rows, bench.format_ratios if peers else None, {"model": args.model, "dtype": args.dtype})
+    _progress("measuring this machine's peak (one thread)")
+    peak = bench.measure_peak(args.dtype, repeats=3 if args.quick else 5)
+    flops = bench.flops_per_row(args.model)
+    shares = lambda rows: "\n".join(filter(None, [bench.format_ratios(rows) if peers else "",  # noqa: E731
+                                                   bench.format_peak_shares(rows, peak, flops)]))
+    meta = {"model": args.model, "dtype": args.dtype, "peak_gflops_per_thread": peak.gflops, "peak_source": peak.source}
+    _report(args, rows, shares, meta)
     return 0
 
 
@@ -85,7 +91,7 @@ def _report(args: argparse.Namespace, rows, ratios, meta: dict, title: str = "")
             json.dump({"mlpkit": __version__, "python": platform.python_version(), **meta, "rows": bench.to_json(rows)}, f, indent=2)
         print(f"wrote {args.json}", file=sys.stderr)
     if args.plot:
-        bench.plot(rows, args.plot, f"mlpkit {__version__}: " + " ".join(str(v) for v in meta.values()))
+        bench.plot(rows, args.plot, f"mlpkit {__version__}: " + " ".join(str(meta[k]) for k in ("model", "dtype", "training") if k in meta))
         print(f"wrote {args.plot}", file=sys.stderr)
 
 

@@ -127,6 +127,26 @@ def warmup(dtypes: Sequence[str] = ("float32", "float64"), isa: Isa | None = Non
     return timings
 
 
+def kernel_peak_gflops(dtype: str = "float32", repeats: int = 5) -> tuple[float, str]:
+    """GFLOP/s of the panel micro-kernel (variant :func:`select_isa`) on operands that stay in
+    L2 (480 x 256 @ 256 x 512), one thread, best of ``repeats``: what the FMA units sustain
+    here. Returns (GFLOP/s, a description)."""
+    isa = select_isa()
+    rng = np.random.default_rng(0)
+    n_rows, n_in, n_out = 40 * isa.tile_rows, 256, 512
+    x = rng.random((n_rows, n_in)).astype(dtype)
+    net = pack([Layer(rng.random((n_in, n_out)).astype(dtype), np.zeros(n_out, dtype), "identity")], isa)
+    z = np.empty((n_rows, int(net.panel_meta[0, 4])), dtype)
+    K.dense_panels(x, n_rows, net.panels, net.panel_meta[0], z, isa)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(20):
+            K.dense_panels(x, n_rows, net.panels, net.panel_meta[0], z, isa)
+        best = min(best, (time.perf_counter() - start) / 20)
+    return 2 * n_rows * n_in * n_out / best / 1e9, f"mlpkit's {isa.name} micro-kernel, {n_rows}x{n_in} @ {n_in}x{n_out} {dtype} in cache"
+
+
 @dataclass(frozen=True)
 class PackedNet:
     """A network laid out for the panel kernels (see :mod:`mlpkit.kernels.numba_gemm`)."""
