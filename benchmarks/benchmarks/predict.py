@@ -117,3 +117,18 @@ class TrainEpoch:
         return self.rows / (time.perf_counter() - start)
 
     track_training_samples_per_second.unit = "samples/s"
+
+
+def timeraw_numba_cold_start_empty_cache():
+    """A fresh interpreter with an empty kernel cache: import, compile, first M1 batch predict."""
+    return """
+import os, tempfile
+os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp()
+import numpy as np
+import mlpkit
+model = mlpkit.load_pretrained("mnist-m1", backend="numba")
+model.predict(np.random.default_rng(0).random((256, 784)).astype(np.float32))
+"""
+
+
+timeraw_numba_cold_start_empty_cache.timeout = 300
