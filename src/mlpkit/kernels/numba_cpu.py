@@ -33,7 +33,7 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
     TANH,
 )
 from .numba_exp import fast_exp, fast_sigmoid
-from .numba_gemm import dots_one, dots_pair, tile_full, tile_full_one, tile_half, tile_half_one
+from .numba_gemm import dots_one, dots_one_one, dots_pair, dots_pair_one, tile_full, tile_full_one, tile_half, tile_half_one
 from .numba_jit import jit
 
 # offset, n_in, n_out, activation_code, z_width, full panels, half panels, dot columns
@@ -90,19 +90,38 @@ def dense_dot_columns(x, i0, n_in, panels, off, n_dot, z, c0, isa):
     """z[i0 + r, c0 + j] = bias_j + x[i0 + r, :n_in] . w_j for r < isa.tile_rows, j < n_dot: the
     few columns left after the panels, stored from ``off`` as (n_dot, n_in + 1) records (bias,
     weights). Whole vectors of the inputs go through the dot micro-kernel two columns at a time;
-    the last n_in % lanes inputs are added here."""
+    the last n_in % lanes inputs are added by :func:`_dot_tail`."""
     stride = n_in + 1
-    lanes = isa.vector_bytes // z.itemsize
-    n_vec = n_in // lanes
+    n_vec = n_in // (isa.vector_bytes // z.itemsize)
     for j in range(0, n_dot - 1, 2):
         dots_pair(x, i0, n_vec, panels, off + j * stride, stride, z, c0 + j, isa)
     if n_dot % 2:
         dots_one(x, i0, n_vec, panels, off + (n_dot - 1) * stride, stride, z, c0 + n_dot - 1, isa)
-    for r in range(i0, i0 + isa.tile_rows):
+    _dot_tail(x, i0, isa.tile_rows, n_in, n_vec * (isa.vector_bytes // z.itemsize), panels, off, n_dot, z, c0)
+
+
+@_jit
+def _dot_columns_row(a, n_in, panels, off, n_dot, z, c0, isa):
+    """:func:`dense_dot_columns` for the single row a (1, in) into z (1, width), with the
+    one-row dot micro-kernels."""
+    stride = n_in + 1
+    n_vec = n_in // (isa.vector_bytes // z.itemsize)
+    for j in range(0, n_dot - 1, 2):
+        dots_pair_one(a, 0, n_vec, panels, off + j * stride, stride, z, c0 + j, isa)
+    if n_dot % 2:
+        dots_one_one(a, 0, n_vec, panels, off + (n_dot - 1) * stride, stride, z, c0 + n_dot - 1, isa)
+    _dot_tail(a, 0, 1, n_in, n_vec * (isa.vector_bytes // z.itemsize), panels, off, n_dot, z, c0)
+
+
+@_jit
+def _dot_tail(x, i0, rows, n_in, k0, panels, off, n_dot, z, c0):
+    """z[r, c0 + j] += x[r, k0:n_in] . w_j[k0:] for rows i0.. i0 + rows: the inputs past the last whole vector."""
+    stride = n_in + 1
+    for r in range(i0, i0 + rows):
         for j in range(n_dot):
             wj = panels[off + j * stride + 1 : off + (j + 1) * stride]
             s = z[r, c0 + j]
-            for k in range(n_vec * lanes, n_in):
+            for k in range(k0, n_in):
                 s += x[r, k] * wj[k]
             z[r, c0 + j] = s
 
@@ -203,18 +222,6 @@ def forward_panels(x, panels, meta, out, isa):
     return nan_probe == 0.0
 
 
-@_jit_dot
-def _dot_columns_row(a, n_in, panels, off, n_dot, z, c0):
-    """z[c0 + j] = bias_j + a[:n_in] . w_j for the n_dot dot columns stored from ``off`` (one row)."""
-    for j in range(n_dot):
-        w = off + j * (n_in + 1)
-        wj = panels[w + 1 : w + 1 + n_in]  # a slice: a computed offset per element would not vectorise
-        s = panels[w]
-        for k in range(n_in):
-            s += a[k] * wj[k]
-        z[c0 + j] = s
-
-
 @_jit(inline="always")
 def forward_rows(x, panels, meta, out, isa):
     """:func:`forward_panels` for a few rows (single samples): each row of x (n, in) goes through
@@ -242,7 +249,7 @@ def forward_rows(x, panels, meta, out, isa):
                 tile_half_one(src, 0, n_in, panels, p_off, z, n_full * full, isa)
                 p_off += (n_in + 1) * half
             if n_dot:
-                _dot_columns_row(src[0], n_in, panels, p_off, n_dot, z[0], n_full * full + n_half * half)
+                _dot_columns_row(src, n_in, panels, p_off, n_dot, z, n_full * full + n_half * half, isa)
             if layer == 0:
                 for k in range(n_out):
                     nan_probe += z[0, k] - z[0, k]

@@ -250,9 +250,9 @@ tile_full_one = _tile_intrinsic(half=False, one_row=True)  # the same for a sing
 tile_half_one = _tile_intrinsic(half=True, one_row=True)
 
 
-def _dot_intrinsic(columns: int):
+def _dot_intrinsic(columns: int, one_row: bool = False):
     """An intrinsic ``dots(x, i0, n_vec, panels, off, stride, z, c0, isa)`` computing, for
-    r < isa.tile_rows and j < ``columns``,
+    r < isa.tile_rows (``one_row``: r = 0 only) and j < ``columns``,
 
     z[i0 + r, c0 + j] = panels[off + j stride] + sum_{k < n_vec lanes} x[i0 + r, k] * panels[off + j stride + 1 + k]
 
@@ -268,7 +268,7 @@ def _dot_intrinsic(columns: int):
             return None
         sig = types.void(x, i0, n_vec, panels, off, stride, z, c0, isa)
         variant = isa.isa
-        tile_rows = variant.tile_rows
+        tile_rows = 1 if one_row else variant.tile_rows
 
         def codegen(context, builder, sig, args):
             e = _Emitter(context, builder, sig.args[0].dtype, variant)
@@ -299,3 +299,5 @@ def _dot_intrinsic(columns: int):
 
 dots_pair = _dot_intrinsic(2)  # two dot columns at once: each x vector loaded once for both
 dots_one = _dot_intrinsic(1)
+dots_pair_one = _dot_intrinsic(2, one_row=True)  # the same for a single row
+dots_one_one = _dot_intrinsic(1, one_row=True)

@@ -136,7 +136,7 @@ class MLP:
         """
         ops = self._ops
         arr = checks.input_array(x, self._n_in)
-        native = ops.is_native(arr)
+        native = type(arr) is not np.ndarray and ops.is_native(arr)  # a NumPy input is never native
         check = check_finite and arr.dtype.kind == "f"
         with ops.scope():  # the backend issues this call's work (CuPy: on its own stream)
             if arr.ndim == 1:
@@ -153,7 +153,7 @@ class MLP:
                     y = self._forward(arr, check)
                 else:
                     y = ops.concat([self._forward(arr[i : i + step], check, offset=i) for i in range(0, len(arr), step)])
-            return y if native else ops.to_numpy(y)
+            return y if native or type(y) is np.ndarray else ops.to_numpy(y)
 
     def _forward(self, arr: Any, check: bool, offset: int = 0) -> Any:
         """Forward of the batch ``arr`` (rows ``offset``... of the caller's input) cast to the model
