@@ -10,7 +10,10 @@ import pytest
 import mlpkit
 from mlpkit.backends.registry import BACKENDS
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+# The shared data folder: MLPKIT_SHARED_DIR if set (the GPU kit points it at a copy inside the
+# repository), else ../shared beside the repository.
+SHARED = Path(os.environ.get("MLPKIT_SHARED_DIR") or ROOT.parent / "shared")
 MNIST_DIR = SHARED / "data" / "mnist"
 SAMPLE_WEIGHTS = SHARED / "data" / "sample_weight.npz"
 DTYPES = ("float32", "float64")
