@@ -14,6 +14,7 @@ batches run").
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -33,6 +34,12 @@ from .numpy_backend import NumpyOps
 
 
 ISA_ENV_VAR = "MLPKIT_NUMBA_ISA"
+
+
+@functools.lru_cache(maxsize=None)
+def _entry_points(isa: Isa) -> tuple[Callable, Callable, Callable]:
+    """The compiled entry points of one variant, made once per process (kernels.numba_cpu.entry_points)."""
+    return K.entry_points(isa)
 
 
 def cpu_features() -> set[str]:
@@ -110,7 +117,7 @@ def warmup(dtypes: Sequence[str] = ("float32", "float64"), isa: Isa | None = Non
     ``isa`` (default :func:`select_isa`): single sample, small batch, batch. Returns
     (what, seconds) per kernel."""
     isa = isa or select_isa()
-    panels_kernel, rows_kernel, one_kernel = K.entry_points(isa)
+    panels_kernel, rows_kernel, one_kernel = _entry_points(isa)
     timings = []
     for dtype in dtypes:
         rng = np.random.default_rng(0)
@@ -173,7 +180,7 @@ def pack(layers: Sequence[Layer], isa: Isa) -> PackedNet:
         code = K.ACTIVATION_CODES[layer.activation]
         panel_rows.append((panel_offset, n_in, n_out, code, G.z_width(n_out, dt, isa), *plan))
         panel_offset += panel_parts[-1].size
-    batch_kernel, rows_kernel, one_kernel = K.entry_points(isa)
+    batch_kernel, rows_kernel, one_kernel = _entry_points(isa)
     return PackedNet(
         panels=np.concatenate(panel_parts),
         panel_meta=np.array(panel_rows, dtype=np.int64).reshape(-1, K.PANEL_META_COLUMNS),

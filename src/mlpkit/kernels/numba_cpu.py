@@ -263,8 +263,12 @@ def forward_rows(x, panels, meta, out, isa):
     return nan_probe == 0.0
 
 
-def _bind(isa):
-    """forward_panels, forward_rows and its one-sample form with ``isa`` captured as a constant."""
+def entry_points(isa):
+    """(forward_panels, forward_rows, one sample) with the variant ``isa`` captured as a
+    compile-time constant, each ``(x, panels, meta, out) -> finite`` (one sample: x (in,),
+    out (n_out,)). Called with arrays only, they dispatch through Numba's fast C typing path;
+    each compiles (or loads from the cache) when first called. Every call makes new
+    dispatchers: the caller keeps them (the Numba backend keeps one set per variant)."""
 
     @_jit
     def panels_bound(x, panels, meta, out):
@@ -275,24 +279,10 @@ def _bind(isa):
         return forward_rows(x, panels, meta, out, isa)
 
     @_jit
-    def one_bound(x, panels, meta, out):  # x (in,), out (n_out,)
+    def one_bound(x, panels, meta, out):
         return forward_rows(x.reshape((1, x.shape[0])), panels, meta, out.reshape((1, out.shape[0])), isa)
 
     return panels_bound, rows_bound, one_bound
-
-
-_ENTRY_POINTS: dict = {}
-
-
-def entry_points(isa):
-    """(forward_panels, forward_rows, one sample) for variant ``isa``, each
-    ``(x, panels, meta, out) -> finite`` (one sample: x (in,), out (n_out,)).
-
-    Made once per variant (a cache of Python objects, not of results): called with arrays only,
-    they dispatch through Numba's fast C typing path; each compiles when first called."""
-    if isa not in _ENTRY_POINTS:
-        _ENTRY_POINTS[isa] = _bind(isa)
-    return _ENTRY_POINTS[isa]
 
 
 # -- single layer ------------------------------------------------------------------------------
