@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .kernels.activations import TABLE as ACTIVATION_TABLE
 from .kernels.constants import LEAKY_SLOPE
 
 DEFAULT_OPSET = 17
@@ -84,7 +85,7 @@ class OnnxImportError(ValueError):
     """The ONNX graph is not a dense MLP mlpkit can represent (the message names the node)."""
 
 
-_ACTIVATION_OPS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Identity": "identity", "Softmax": "softmax"}
+_ACTIVATION_OPS = {a.onnx: a.name for a in ACTIVATION_TABLE if a.onnx}  # the activations that are one ONNX op
 _SHAPE_OPS = ("Flatten", "Reshape")
 
 

@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .kernels.activations import TABLE as ACTIVATION_TABLE
+
 Predict = Callable[[np.ndarray], Any]
 
 
@@ -71,8 +73,7 @@ def onnx_runtime(model: Any, threads: int) -> Predict:
 def _torch_net(model: Any, torch: Any, with_output: bool = True) -> Any:
     """nn.Sequential of Linear layers (W transposed to (out, in)) and the model's activations;
     without the last activation if not ``with_output`` (logits for CrossEntropyLoss)."""
-    acts = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "identity": torch.nn.Identity,
-            "softmax": lambda: torch.nn.Softmax(dim=-1), "leaky_relu": lambda: torch.nn.LeakyReLU(0.01)}
+    acts = {a.name: (lambda a=a: getattr(torch.nn, a.torch)(**dict(a.torch_kwargs))) for a in ACTIVATION_TABLE if a.torch}
     p, mods = model.params, []
     for i, act in enumerate(model.activations, start=1):
         if act not in acts:

@@ -17,10 +17,11 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
+from ..kernels import activations as _table
 from ..kernels.constants import CROSS_ENTROPY_EPS, LEAKY_SLOPE  # noqa: F401  (re-exported)
 
-ACTIVATIONS: tuple[str, ...] = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "softmax")
-ACTIVATION_ALIASES: dict[str, str] = {"logistic": "sigmoid", "linear": "identity"}
+ACTIVATIONS: tuple[str, ...] = _table.NAMES  # from the one activation table (kernels/activations.py)
+ACTIVATION_ALIASES: dict[str, str] = dict(_table.ALIASES)
 LOSSES: tuple[str, ...] = ("mse", "cross_entropy", "cross_entropy_logits")
 LOSS_ALIASES: dict[str, str] = {"mean_squared_error": "mse"}
 DTYPES: tuple[str, ...] = ("float32", "float64")

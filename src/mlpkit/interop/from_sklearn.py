@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu", "softmax": "softmax"}
+from ..kernels.activations import TABLE
+
+_ACTIVATIONS = {a.sklearn: a.name for a in TABLE if a.sklearn}  # scikit-learn's name -> mlpkit's
 
 
 def convert(estimator: Any, backend: Any = None, dtype: Any = "float64"):

@@ -11,8 +11,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-_MODULES = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax", "LeakyReLU": "leaky_relu"}
+from ..kernels.activations import TABLE
+
 _PASS = ("Identity", "Dropout")
+_MODULES = {a.torch: a.name for a in TABLE if a.torch and a.torch not in _PASS}  # torch.nn class -> activation
 
 
 def convert(module: Any, activations: Sequence[str] | None = None, backend: Any = None, dtype: Any = None):

@@ -1,18 +1,13 @@
 """Numerical constants shared by every backend's kernels (one definition each)."""
 
-#: Negative-side slope of ``leaky_relu`` (the PyTorch and ONNX default).
-LEAKY_SLOPE = 0.01
+from .activations import CODES, LEAKY_SLOPE  # noqa: F401  (LEAKY_SLOPE re-exported)
+
 #: The from-scratch cross-entropy adds this to probabilities before taking the log.
 CROSS_ENTROPY_EPS = 1e-7
 
-#: Integer codes the compiled kernels (Numba, CUDA) use for the activations.
-IDENTITY, STEP, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = range(7)
-ACTIVATION_CODES = {
-    "identity": IDENTITY,
-    "step": STEP,
-    "sigmoid": SIGMOID,
-    "tanh": TANH,
-    "relu": RELU,
-    "leaky_relu": LEAKY_RELU,
-    "softmax": SOFTMAX,
-}
+#: Integer codes the compiled kernels (Numba, CUDA) switch on, from the activation table; module
+#: constants so that compiled code reads them as compile-time constants.
+ACTIVATION_CODES = dict(CODES)
+IDENTITY, STEP, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = (
+    CODES[name] for name in ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "softmax")
+)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-HE_ACTIVATIONS = ("relu", "leaky_relu")
+from ..kernels.activations import TABLE
+
+HE_ACTIVATIONS = tuple(a.name for a in TABLE if a.init == "he")
 
 
 def init_weight(rng: np.random.Generator, n_in: int, n_out: int, activation: str) -> np.ndarray:
