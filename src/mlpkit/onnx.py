@@ -13,6 +13,7 @@ export - ``Gemm`` (any transA=0/transB/alpha/beta) or ``MatMul`` + ``Add``, then
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -22,6 +23,8 @@ from .kernels.activations import TABLE as ACTIVATION_TABLE
 from .kernels.constants import LEAKY_SLOPE
 
 DEFAULT_OPSET = 17
+#: The ``metadata_props`` key holding ``model.metadata`` as JSON in an exported file.
+METADATA_KEY = "mlpkit.metadata"
 
 
 def _onnx():
@@ -72,6 +75,10 @@ def to_model_proto(model: Any, opset: int = DEFAULT_OPSET) -> Any:
         inits,
     )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="mlpkit")
+    if model.metadata:  # as JSON under one key; load() reads it back into model.metadata
+        from .mlp.io import check_metadata
+
+        helper.set_model_props(proto, {METADATA_KEY: json.dumps(check_metadata(model.metadata), allow_nan=False)})
     onnx.checker.check_model(proto)
     return proto
 
@@ -171,4 +178,13 @@ def load(path_or_proto: Any, backend: Any = None, dtype: Any = None):
         raise OnnxImportError(f"the dense chain ends at {cur!r}, which is not a graph output {outputs}")
     if not weights:
         raise OnnxImportError("the graph holds no dense layer")
-    return MLP.from_arrays(weights, biases, acts, backend=backend, dtype=dtype)
+    model = MLP.from_arrays(weights, biases, acts, backend=backend, dtype=dtype)
+    props = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY in props:
+        from .mlp.io import check_metadata
+
+        try:
+            model.metadata = check_metadata(json.loads(props[METADATA_KEY]))
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            raise OnnxImportError(f"metadata_props[{METADATA_KEY!r}] is not mlpkit metadata: {exc}") from exc
+    return model

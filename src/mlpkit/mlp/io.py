@@ -25,8 +25,25 @@ class ModelFormatError(ValueError):
     """A model file is unreadable, incomplete or inconsistent (the message says what)."""
 
 
+def check_metadata(metadata: Any) -> dict:
+    """``metadata`` if it is what a model file can hold - a JSON object (a dict with string keys)
+    of JSON values without NaN or Inf - else ValueError saying what is wrong. ``save`` and
+    ``load`` both use it, so a file that saves also loads."""
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata must be a JSON object (a dict with string keys); received {type(metadata).__name__}")
+    try:
+        text = json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metadata must be JSON-serialisable (no NaN or Inf); {exc}") from exc
+    if json.loads(text) != metadata:  # e.g. integer or tuple keys, tuples: JSON would change them
+        raise ValueError("metadata must survive JSON unchanged: string keys, lists rather than tuples")
+    return metadata
+
+
 def save(model: MLP, path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Write ``model`` (and JSON-serialisable ``metadata``) to ``path`` (``.npz``)."""
+    """Write ``model`` and its metadata to ``path`` (``.npz``): ``metadata`` if given, else
+    ``model.metadata`` (checked by :func:`check_metadata`)."""
+    metadata = check_metadata(model.metadata if metadata is None else metadata)
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -34,12 +51,9 @@ def save(model: MLP, path: str | os.PathLike, metadata: dict | None = None) -> N
         "activations": list(model.activations),
         "dtype": model.dtype,
         "mlpkit_version": __version__,
-        "metadata": metadata or {},
+        "metadata": metadata,
     }
-    try:
-        blob = json.dumps(header, allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"metadata must be JSON-serialisable (no NaN); {exc}") from exc
+    blob = json.dumps(header, allow_nan=False).encode()
     with open(path, "wb") as f:  # an open file: np.savez would otherwise append ".npz"
         np.savez(f, header=np.frombuffer(blob, dtype=np.uint8), **model.params)
 
@@ -104,8 +118,10 @@ def _check_header(path, header: Any, arrays: dict[str, np.ndarray]) -> None:
                 fail(f"{key} has dtype {a.dtype}; the header says {dtype}")
             if not np.isfinite(a).all():
                 fail(f"{key} contains NaN or Inf")
-    if not isinstance(header.get("metadata", {}), dict):
-        fail("metadata must be a JSON object")
+    try:
+        check_metadata(header.get("metadata", {}))
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def load(path: str | os.PathLike, backend: Any = None, dtype: Any = None) -> MLP:

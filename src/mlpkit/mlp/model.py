@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any, Callable, Sequence
 
@@ -288,15 +289,18 @@ class MLP:
         return self._copy(backend, self._dtype)
 
     def _copy(self, backend: str | Ops, dtype: Any) -> "MLP":
+        """A new model with these parameters and a deep copy of :attr:`metadata`."""
         p = self.params
         n = len(self._layers)
-        return MLP.from_arrays(
+        model = MLP.from_arrays(
             [p[f"W{i}"] for i in range(1, n + 1)],
             [p[f"b{i}"] for i in range(1, n + 1)],
             self.activations,
             backend=backend,
             dtype=dtype,
         )
+        model.metadata = copy.deepcopy(self.metadata)
+        return model
 
     def __repr__(self) -> str:
         sizes = "-".join(str(s) for s in self.layer_sizes)
