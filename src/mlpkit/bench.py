@@ -310,17 +310,13 @@ def to_json(rows: Sequence[Row]) -> list[dict]:
 
 def plot(rows: Sequence[Row], path: str, title: str) -> None:
     """Bar charts of single-sample latency and largest-batch throughput (needs matplotlib)."""
-    try:
-        import matplotlib
+    from .mlp.plotting import figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(f"--plot needs matplotlib ({exc}); pip install matplotlib") from exc
     big = max((n for r in rows for n in r.batch_samples_per_s), default=None)
     labels = [f"{r.name}\n{r.threads}T" for r in rows]
     colors = {"backend": "tab:blue", "peer": "tab:gray", "ceiling": "tab:red"}
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(rows)), 4.5))
+    fig = figure("--plot", figsize=(max(8, 1.1 * len(rows)), 4.5))
+    axes = fig.subplots(1, 2)
     single = [r.single_us or 0 for r in rows]
     axes[0].bar(labels, single, color=[colors[r.kind] for r in rows])
     axes[0].set_title("single sample: us per predict (lower is better)")
@@ -332,4 +328,3 @@ def plot(rows: Sequence[Row], path: str, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -417,16 +417,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for i, row in enumerate(matrix):
         print(f"{i:>6}" + "".join(f"{v:>6}" for v in row))
     if args.png:
-        import matplotlib
+        from .mlp.plotting import figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 5))
+        fig = figure("--png", figsize=(6, 5))
+        ax = fig.subplots()
         im = ax.imshow(matrix, cmap="Blues")
         ax.set(xlabel="predicted", ylabel="true", title=f"accuracy {np.mean(predicted == t):.4f}",
                xticks=range(matrix.shape[1]), yticks=range(matrix.shape[0]))
-        fig.colorbar(im)
+        fig.colorbar(im, ax=ax)
         fig.tight_layout()
         fig.savefig(args.png, dpi=110)
         print(f"wrote {args.png}", file=sys.stderr)

@@ -1,4 +1,9 @@
-"""Training curves as PNG, like the classic figures (needs matplotlib: pip install matplotlib)."""
+"""Figures as PNG files (needs matplotlib: pip install matplotlib): training curves here; the
+bench and CLI plots use :func:`figure` too.
+
+Figures are built with matplotlib's object API (``matplotlib.figure.Figure``), never through
+``pyplot``: nothing here selects a matplotlib backend or touches the caller's pyplot state, so a
+notebook or GUI program that calls these keeps its own backend and open figures."""
 
 from __future__ import annotations
 
@@ -6,18 +11,22 @@ import os
 from typing import Any
 
 
+def figure(what: str, **kwargs: Any):
+    """A new ``matplotlib.figure.Figure(**kwargs)``, saved with ``fig.savefig`` (Agg for PNG);
+    ImportError naming ``what`` needs matplotlib if it is missing."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(f"{what} needs matplotlib ({exc}); pip install matplotlib") from exc
+    return Figure(**kwargs)
+
+
 def plot_history(history: Any, path: str | os.PathLike, title: str = "") -> None:
     """Two panels: train vs validation accuracy per epoch; training loss per iteration."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(f"plot_history needs matplotlib ({exc}); pip install matplotlib") from exc
+    fig = figure("plot_history", figsize=(11, 4))
     if not history.loss:
         raise ValueError("the history is empty: nothing to plot")
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    acc_ax, loss_ax = fig.subplots(1, 2)
     epochs = range(1, len(history.accuracy) + 1)
     acc_ax.plot(epochs, history.accuracy, marker="o", label="train")
     if history.val_accuracy:
@@ -32,4 +41,3 @@ def plot_history(history: Any, path: str | os.PathLike, title: str = "") -> None
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(os.fspath(path), dpi=110)
-    plt.close(fig)
