@@ -63,14 +63,14 @@ def test_hidden_activations_ignore_padding_columns(hidden, isa, dtype, rng):
 
 
 def test_rows_split_across_threads_give_identical_results(isa, dtype, rng):
-    from mlpkit.backends import threads
+    from mlpkit.backends import row_scheduler
 
     model = mlpkit.MLP([784, 50, 100, 10], activation="sigmoid", seed=0, backend="numba", dtype=dtype)
     x = rng.random((2000, 784))
     with mlpkit.num_threads(1):
         one = model.predict(x, batch_size=2000)
     with mlpkit.num_threads(2):
-        assert len(threads.row_parts(2000, model._net.flops_per_row)) == 4  # the split this test is about happens
+        assert len(row_scheduler.row_parts(2000, model._net.flops_per_row)) == 4  # the split this test is about happens
         two = model.predict(x, batch_size=2000)
     np.testing.assert_array_equal(one, two)
 

@@ -28,7 +28,7 @@ from ..kernels import numba_cpu as K
 from ..kernels import numba_gemm as G
 from ..kernels.numba_isa import VARIANTS, Isa
 from ..kernels.numba_jit import cache_dir
-from . import threads
+from . import row_scheduler, threads
 from .base import Layer
 from .numpy_backend import NumpyOps
 
@@ -257,7 +257,7 @@ class NumbaOps(NumpyOps):
         if x.shape[0] <= self.fused_max_rows:
             return out, net.rows_kernel(x, net.panels, net.panel_meta, out)
         kernel = net.batch_kernel
-        finite = threads.parallel_rows(
+        finite = row_scheduler.parallel_rows(
             x.shape[0], net.flops_per_row, lambda a, b: kernel(x[a:b], net.panels, net.panel_meta, out[a:b])
         )
         return out, all(finite)

@@ -1,5 +1,5 @@
 """Thread counts for the libraries the backends run on: BLAS (through threadpoolctl) and Numba,
-and how mlpkit splits its own work across threads.
+and the grain of work worth a thread.
 
 ``MLPKIT_NUM_THREADS`` is applied once, when the first backend is loaded; after that
 :func:`set_num_threads` and the :func:`num_threads` context manager change it. Limits apply to
@@ -7,8 +7,8 @@ every BLAS/OpenMP pool threadpoolctl finds in the process (NumPy's OpenBLAS, Sci
 
 Work is split by grain size, as PyTorch's ``parallel_for`` and ONNX Runtime do: a part must
 hold at least :data:`GRAIN_FLOPS` of work and smaller calls stay on the calling thread
-(:func:`parallel_rows` for the Numba kernels; :func:`for_work` keeps BLAS on one thread through
-a ``fit`` whose products are small). Parts are taken from a shared counter as workers finish,
+(:func:`mlpkit.backends.row_scheduler.parallel_rows` for the Numba kernels; :func:`for_work`
+keeps BLAS on one thread through a ``fit`` whose products are small). Parts are taken from a shared counter as workers finish,
 so a worker whose core is busy with another process does fewer of them instead of holding the
 others up: a static split, or OpenBLAS's own threads on tiny products, waits for the slowest
 core (measured on 2 cores with one busy: default threads 0.56-0.74x the 1-thread speed).
@@ -17,14 +17,10 @@ core (measured on 2 cores with one busy: default threads 0.56-0.74x the 1-thread
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Sequence, TypeVar
-
-T = TypeVar("T")
+from typing import Iterator
 
 ENV_VAR = "MLPKIT_NUM_THREADS"
 #: Least work (FLOPs) worth a thread of its own: ~0.2-0.3 ms at 100 GFLOP/s, about 100x the cost
@@ -35,7 +31,6 @@ GRAIN_FLOPS = 3e7
 _env_applied = False
 _lock = threading.Lock()
 _limit: int | None = None  # the limit in force, applied to Numba if it loads later
-_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, pool) for run_parallel
 
 
 def _threadpoolctl():
@@ -130,37 +125,6 @@ def compute_threads() -> int:
     return _limit or os.cpu_count() or 1
 
 
-def row_parts(n: int, flops_per_row: float, workers: int | None = None) -> list[tuple[int, int]]:
-    """[start, stop) ranges covering n rows: parts of at least :data:`GRAIN_FLOPS` of work, up
-    to two per worker (``workers`` default :func:`compute_threads`) so that dynamic scheduling
-    can even out a slow worker; one part when the work is smaller than two grains."""
-    workers = compute_threads() if workers is None else workers
-    min_rows = int(GRAIN_FLOPS // max(flops_per_row, 1.0)) + 1
-    parts = max(1, min(2 * workers if workers > 1 else 1, n // min_rows))
-    bounds = [n * i // parts for i in range(parts + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
-def parallel_rows(n: int, flops_per_row: float, fn: Callable[[int, int], T]) -> list[T]:
-    """``fn(start, stop)`` over :func:`row_parts`, in order of the parts. The calling thread and
-    up to :func:`compute_threads` - 1 pool threads each take the next part when they finish one.
-    For kernels that release the GIL."""
-    parts = row_parts(n, flops_per_row)
-    if len(parts) == 1:
-        return [fn(*parts[0])]
-    results: list = [None] * len(parts)
-    counter = itertools.count()  # next() on it is atomic under the GIL
-
-    def worker() -> None:
-        i = next(counter)
-        while i < len(parts):
-            results[i] = fn(*parts[i])
-            i = next(counter)
-
-    run_parallel([worker] * min(compute_threads(), len(parts)))
-    return results
-
-
 def for_work(flops: float) -> contextlib.AbstractContextManager:
     """Within the block BLAS runs on one thread if ``flops`` (the work of one of its calls) is
     below two grains; else nothing changes. For a whole ``fit``: one change, ~12 us.
@@ -177,18 +141,3 @@ def for_work(flops: float) -> contextlib.AbstractContextManager:
     except ImportError:  # no thread control: BLAS keeps its own counts
         return contextlib.nullcontext()
     return threadpoolctl.threadpool_limits(limits=1, user_api="blas")
-
-
-def run_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Run the callables at once, the first in the calling thread and the rest on a shared pool,
-    and return their results in order. For kernels that release the GIL (Numba ``nogil``)."""
-    global _pool
-    if len(calls) == 1:
-        return [calls[0]()]
-    with _lock:
-        if _pool is None or _pool[0] != os.getpid():  # a forked child has no pool threads
-            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="mlpkit"))
-        pool = _pool[1]
-    futures = [pool.submit(call) for call in calls[1:]]
-    first = calls[0]()
-    return [first] + [f.result() for f in futures]

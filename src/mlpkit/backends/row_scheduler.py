@@ -1,0 +1,69 @@
+"""The row scheduler of the Numba backend: a batch's rows cut into parts by work and run on a
+small shared pool of Python threads, each part calling a ``nogil`` kernel.
+
+Parts hold at least :data:`~mlpkit.backends.threads.GRAIN_FLOPS` of work, up to two per
+worker, and the workers (the calling thread plus pool threads) take the next part as they
+finish one, so a worker on a core that another process keeps busy does fewer parts. The pool is
+remade in a forked child (which has no pool threads).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence, TypeVar
+
+from .threads import GRAIN_FLOPS, compute_threads
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, pool) for run_parallel
+
+
+def row_parts(n: int, flops_per_row: float, workers: int | None = None) -> list[tuple[int, int]]:
+    """[start, stop) ranges covering n rows: parts of at least :data:`GRAIN_FLOPS` of work, up
+    to two per worker (``workers`` default :func:`compute_threads`) so that dynamic scheduling
+    can even out a slow worker; one part when the work is smaller than two grains."""
+    workers = compute_threads() if workers is None else workers
+    min_rows = int(GRAIN_FLOPS // max(flops_per_row, 1.0)) + 1
+    parts = max(1, min(2 * workers if workers > 1 else 1, n // min_rows))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def parallel_rows(n: int, flops_per_row: float, fn: Callable[[int, int], T]) -> list[T]:
+    """``fn(start, stop)`` over :func:`row_parts`, in order of the parts. The calling thread and
+    up to :func:`compute_threads` - 1 pool threads each take the next part when they finish one.
+    For kernels that release the GIL."""
+    parts = row_parts(n, flops_per_row)
+    if len(parts) == 1:
+        return [fn(*parts[0])]
+    results: list = [None] * len(parts)
+    counter = itertools.count()  # next() on it is atomic under the GIL
+
+    def worker() -> None:
+        i = next(counter)
+        while i < len(parts):
+            results[i] = fn(*parts[i])
+            i = next(counter)
+
+    run_parallel([worker] * min(compute_threads(), len(parts)))
+    return results
+
+
+def run_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run the callables at once, the first in the calling thread and the rest on a shared pool,
+    and return their results in order. For kernels that release the GIL (Numba ``nogil``)."""
+    global _pool
+    if len(calls) == 1:
+        return [calls[0]()]
+    with _lock:
+        if _pool is None or _pool[0] != os.getpid():  # a forked child has no pool threads
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="mlpkit"))
+        pool = _pool[1]
+    futures = [pool.submit(call) for call in calls[1:]]
+    first = calls[0]()
+    return [first] + [f.result() for f in futures]
