@@ -34,7 +34,7 @@ def gradient_check(model: Any, x: Any, t: Any, loss: str = "cross_entropy", h: f
     m64 = model.astype("float64")
     analytic = m64.gradients(x, t, loss=loss)
     errors = {}
-    for (name, grad), view in zip(analytic.items(), m64._views(m64._flat)):
+    for (name, grad), view in zip(analytic.items(), m64._store.views(m64._store.flat)):
         numeric = numerical_gradient(lambda: m64.loss(x, t, loss=loss), view, h)
         diff = np.linalg.norm(grad - numeric)
         scale = np.linalg.norm(grad) + np.linalg.norm(numeric)

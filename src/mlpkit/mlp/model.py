@@ -12,10 +12,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..backends import Layer, Ops, activation_name, dtype_name, get_backend
+from ..backends import Ops, activation_name, dtype_name, get_backend
 from . import backprop, checks, training
 from .init import init_weight
 from .optimizers import Optimizer, get_optimizer
+from .parameters import Parameters
 from .training import History
 
 
@@ -91,33 +92,17 @@ class MLP:
 
     def _build(self, weights, biases, activations, backend, dtype) -> None:
         Ws, bs, acts, dtype = checks.network_arrays(weights, biases, activations, dtype)
-        ops = get_backend(backend)
-        self._ops = ops
-        self._dtype = dtype
-        # Every W and b is a view into one flat buffer, so an optimizer step is one pass
-        # over all parameters; ``_views`` slices any flat array the same way.
-        flat = np.concatenate([a.ravel() for pair in zip(Ws, bs) for a in pair])
-        self._shapes = tuple(shape for W in Ws for shape in (W.shape, W.shape[1:]))
+        # every W and b a view of one flat buffer (see mlp/parameters.py); copies keep that
+        self._store = Parameters(get_backend(backend), Ws, bs, acts, dtype)
         self._n_in = Ws[0].shape[0]
         self.metadata: dict = {}  # free-form, saved with the model (class labels, normalisation...)
-        with ops.scope():  # the upload and the backend's packing are ordered with later calls
-            self._flat = ops.asarray(flat, dtype)
-            views = self._views(self._flat)
-            self._layers = tuple(Layer(W, b, a) for W, b, a in zip(views[0::2], views[1::2], acts))
-            self._refresh()
 
-    def _views(self, flat: Any) -> list[Any]:
-        """W1, b1, W2, b2, ... as views of a flat array laid out like the parameters."""
-        out, offset = [], 0
-        for shape in self._shapes:
-            size = int(np.prod(shape))
-            out.append(flat[offset : offset + size].reshape(shape))
-            offset += size
-        return out
-
-    def _refresh(self) -> None:
-        """Rebuild the backend's packed network after the parameters changed (training)."""
-        self._net = self._ops.prepare(self._layers)
+    # shorthands for the store's parts, read by the methods below
+    _ops = property(lambda self: self._store.ops)
+    _dtype = property(lambda self: self._store.dtype)
+    _layers = property(lambda self: self._store.layers)
+    _net = property(lambda self: self._store.net)
+    _flat = property(lambda self: self._store.flat)
 
     # -- inference ---------------------------------------------------------------------------
     #: Batches longer than this are predicted in chunks of this many rows; None: the backend's
@@ -195,8 +180,7 @@ class MLP:
         ops = self._ops
         acts, z = backprop.forward_logits(ops, self._layers, xb)
         _, delta, _ = backprop.output_step(ops, self._layers[-1].activation, z, tb, name)
-        flat = ops.zeros(self._flat.shape, self._dtype)
-        views = self._views(flat)
+        _, views = self._store.zeros()
         backprop.backward(ops, self._layers, xb, acts, delta, views)
         return {key: ops.to_numpy(v) for key, v in zip(self.params, views)}
 
@@ -237,7 +221,7 @@ class MLP:
         """
         opt = get_optimizer(optimizer, lr, schedule)
         return training.run(
-            self, x, t, epochs=epochs, batch_size=batch_size, optimizer=opt, loss=training.fit_loss(loss),
+            self._store, x, t, epochs=epochs, batch_size=batch_size, optimizer=opt, loss=training.fit_loss(loss),
             validation_data=validation_data, shuffle=shuffle, seed=seed, verbose=verbose,
             callbacks=list(callbacks or ()), weight_decay=weight_decay, early_stopping=early_stopping,
         )
@@ -246,7 +230,7 @@ class MLP:
     def evaluate(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> tuple[float, float]:
         """(mean loss, accuracy) on x with labels or targets t."""
         X = training.inputs(x, self._n_in)
-        return training.evaluate(self, X, training.targets(t, len(X), self.layer_sizes[-1]), training.fit_loss(loss))
+        return training.evaluate(self._store, X, training.targets(t, len(X), self.layer_sizes[-1]), training.fit_loss(loss))
 
     # -- description ---------------------------------------------------------------------------
     @property

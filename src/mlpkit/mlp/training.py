@@ -11,6 +11,7 @@ import numpy as np
 
 from ..backends import loss_name, threads
 from . import backprop, checks
+from .parameters import Parameters
 
 FIT_LOSSES = ("cross_entropy", "mse")
 
@@ -107,18 +108,19 @@ class Progress:
 Callback = Callable[[int, dict], Any]
 
 
-def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, shuffle, seed, verbose,
+def run(store: Parameters, x, t, *, epochs, batch_size, optimizer, loss, validation_data, shuffle, seed, verbose,
         callbacks: Sequence[Callback], weight_decay: float, early_stopping: int | None) -> History:
-    """Train ``model`` in place; see ``MLP.fit``."""
-    ops, dtype = model._ops, model._dtype
-    n_out = model.layer_sizes[-1]
-    X = inputs(x, model.layer_sizes[0])
+    """Train the parameters of ``store`` (an MLP's, see :mod:`mlpkit.mlp.parameters`) in place;
+    see ``MLP.fit``."""
+    ops, dtype = store.ops, store.dtype
+    n_out = store.layer_sizes[-1]
+    X = inputs(x, store.layer_sizes[0])
     T = targets(t, len(X), n_out)
     val = None
     if validation_data is not None:
         if len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (x_val, t_val)")
-        xv = inputs(validation_data[0], model.layer_sizes[0], "validation x")
+        xv = inputs(validation_data[0], store.layer_sizes[0], "validation x")
         val = (xv, targets(validation_data[1], len(xv), n_out, "validation t"))
     if early_stopping is not None and val is None:
         raise ValueError("early_stopping needs validation_data to monitor")
@@ -128,15 +130,14 @@ def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, sh
 
     Xb, Tb = ops.asarray(X, dtype), ops.asarray(T, dtype)
     steps = -(-len(X) // batch_size)
-    grads_flat = ops.zeros(model._flat.shape, dtype)
-    grads = model._views(grads_flat)
-    optimizer.start(ops, model._flat, dtype, epochs * steps)
+    grads_flat, grads = store.zeros()
+    optimizer.start(ops, store.flat, dtype, epochs * steps)
     rng = np.random.default_rng(seed)
     history, progress = History(), Progress(verbose, epochs, steps)
     best = (np.inf, None, 0)  # (val loss, parameters, epochs since it improved)
     # one step's products (a forward and two backward per weight): BLAS stays on one thread when
     # they are too small to split (784-50-10, batch 32, one core busy: 0.56x -> ~1x the 1-thread speed)
-    step_flops = 6 * min(batch_size, len(X)) * sum(layer.W.size for layer in model._layers)
+    step_flops = 6 * min(batch_size, len(X)) * sum(layer.W.size for layer in store.layers)
     with threads.for_work(step_flops):
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
@@ -145,22 +146,22 @@ def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, sh
             for step in range(steps):
                 idx = order[step * batch_size : (step + 1) * batch_size]
                 xb, tb = ops.take_rows(Xb, idx), ops.take_rows(Tb, idx)
-                acts, z = backprop.forward_logits(ops, model._layers, xb)
-                value, delta, hits = backprop.output_step(ops, model._layers[-1].activation, z, tb, loss)
-                backprop.backward(ops, model._layers, xb, acts, delta, grads)
+                acts, z = backprop.forward_logits(ops, store.layers, xb)
+                value, delta, hits = backprop.output_step(ops, store.layers[-1].activation, z, tb, loss)
+                backprop.backward(ops, store.layers, xb, acts, delta, grads)
                 if weight_decay:
-                    value += backprop.add_weight_decay(model._layers, grads, weight_decay)
-                optimizer.step(ops, model._flat, grads_flat)
+                    value += backprop.add_weight_decay(store.layers, grads, weight_decay)
+                optimizer.step(ops, store.flat, grads_flat)
                 if not np.isfinite(value):
                     raise FloatingPointError(f"loss became {value} at epoch {epoch}, step {step + 1}: lower the learning rate")
                 history.batch_loss.append(value)
                 total += value * len(idx)
                 correct += hits
                 progress.batch(epoch, step + 1, value)
-            model._refresh()
+            store.refresh()
             logs = {"loss": total / len(X), "accuracy": correct / len(X)}
             if val is not None:
-                logs["val_loss"], logs["val_accuracy"] = evaluate(model, val[0], val[1], loss)
+                logs["val_loss"], logs["val_accuracy"] = evaluate(store, val[0], val[1], loss)
             logs["lr"] = optimizer.current_lr()
             logs["time"] = time.perf_counter() - start
             for key, value in logs.items():
@@ -169,7 +170,7 @@ def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, sh
             stop = any(cb(epoch, dict(logs)) is True for cb in callbacks)
             if early_stopping is not None:
                 if logs["val_loss"] < best[0]:
-                    best = (logs["val_loss"], ops.to_numpy(model._flat).copy(), 0)
+                    best = (logs["val_loss"], store.snapshot(), 0)
                 else:
                     best = (best[0], best[1], best[2] + 1)
                     if best[2] >= early_stopping:
@@ -178,20 +179,19 @@ def run(model, x, t, *, epochs, batch_size, optimizer, loss, validation_data, sh
                 history.stopped_early = True
                 break
     if early_stopping is not None and best[1] is not None:
-        model._flat[...] = ops.asarray(best[1], dtype)  # restore the best epoch's weights
-        model._refresh()
+        store.restore(best[1])  # the best epoch's weights
     return history
 
 
-def evaluate(model, x, t, loss: str, batch_size: int = 4096) -> tuple[float, float]:
-    """(mean loss, accuracy) of ``model`` on checked x and one-hot/dense t, in chunks."""
-    ops = model._ops
+def evaluate(store: Parameters, x, t, loss: str, batch_size: int = 4096) -> tuple[float, float]:
+    """(mean loss, accuracy) of the network in ``store`` on checked x and one-hot/dense t, in chunks."""
+    ops = store.ops
     total, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
-        xb = ops.asarray(x[i : i + batch_size], model._dtype)
-        tb = ops.asarray(t[i : i + batch_size], model._dtype)
-        _, z = backprop.forward_logits(ops, model._layers, xb)
-        value, _, hits = backprop.output_step(ops, model._layers[-1].activation, z, tb, loss)
+        xb = ops.asarray(x[i : i + batch_size], store.dtype)
+        tb = ops.asarray(t[i : i + batch_size], store.dtype)
+        _, z = backprop.forward_logits(ops, store.layers, xb)
+        value, _, hits = backprop.output_step(ops, store.layers[-1].activation, z, tb, loss)
         total += value * len(xb)
         correct += hits
     return total / len(x), correct / len(x)
