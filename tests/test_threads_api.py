@@ -61,3 +61,31 @@ def test_numba_follows_the_limit():
     mlpkit.get_backend("numba")
     with mlpkit.num_threads(1):
         assert mlpkit.get_num_threads()["numba"] == 1
+
+
+def test_thread_counts_above_the_cpus_are_capped_with_a_warning():
+    from mlpkit.backends import threads
+
+    cpus = threads.usable_cpus()
+    with pytest.warns(RuntimeWarning, match=f"number of threads 1000 is more than the {cpus} CPUs this process may use; using {cpus}"):
+        with mlpkit.num_threads(1000):
+            assert set(blas_threads().values()) == {cpus}
+            assert threads.compute_threads() <= cpus
+
+
+def test_env_var_above_the_cpus_is_capped():
+    code = (
+        "import json, warnings, threadpoolctl, mlpkit\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    mlpkit.MLP([3, 2], backend='numpy')\n"
+        "print(json.dumps([sorted({i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'}),"
+        " [str(x.message) for x in w]]))\n"
+    )
+    env = dict(os.environ, MLPKIT_NUM_THREADS="1000", PYTHONPATH=str(PACKAGE_PARENT))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    counts, messages = json.loads(out.stdout)
+    from mlpkit.backends import threads
+
+    assert counts == [threads.usable_cpus()]
+    assert any("MLPKIT_NUM_THREADS 1000 is more than" in m for m in messages)

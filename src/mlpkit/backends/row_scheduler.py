@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
-from .threads import GRAIN_FLOPS, compute_threads
+from .threads import GRAIN_FLOPS, compute_threads, usable_cpus
 
 T = TypeVar("T")
 
@@ -62,7 +62,7 @@ def run_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
         return [calls[0]()]
     with _lock:
         if _pool is None or _pool[0] != os.getpid():  # a forked child has no pool threads
-            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="mlpkit"))
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=usable_cpus(), thread_name_prefix="mlpkit"))
         pool = _pool[1]
     futures = [pool.submit(call) for call in calls[1:]]
     first = calls[0]()

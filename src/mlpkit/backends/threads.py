@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 import sys
 import threading
 from typing import Iterator
@@ -41,7 +42,18 @@ def _threadpoolctl():
     return threadpoolctl
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers and taskset narrow), else os.cpu_count()."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on every platform
+        return os.cpu_count() or 1
+
+
 def _check(n: object, source: str = "number of threads") -> int:
+    """A positive integer, capped at :func:`usable_cpus` with a warning: more threads than CPUs
+    only wait on each other (MLPKIT_NUM_THREADS=1000 on 2 cores gave OpenBLAS 64 threads and
+    took a 60k-row predict from 0.10 s to 32.8 s)."""
     if isinstance(n, str):
         n = n.strip()
     try:
@@ -51,6 +63,11 @@ def _check(n: object, source: str = "number of threads") -> int:
         ok = False
     if not ok:
         raise ValueError(f"{source} must be a positive integer; received {n!r}")
+    cpus = usable_cpus()
+    if value > cpus:
+        warnings.warn(f"{source} {value} is more than the {cpus} CPUs this process may use; using {cpus}",
+                      RuntimeWarning, stacklevel=3)
+        value = cpus
     return value
 
 
@@ -122,7 +139,7 @@ def compute_threads() -> int:
     numba = sys.modules.get("numba")
     if numba is not None:
         return int(numba.get_num_threads())
-    return _limit or os.cpu_count() or 1
+    return _limit or usable_cpus()
 
 
 def for_work(flops: float) -> contextlib.AbstractContextManager:
