@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,21 @@ def save(model: MLP, path: str | os.PathLike, metadata: dict | None = None) -> N
         np.savez(f, header=np.frombuffer(blob, dtype=np.uint8), **model.params)
 
 
+#: The header is a small JSON object: a larger header member is refused before it is read.
+MAX_HEADER_BYTES = 1 << 20
+#: Deflate cannot expand more than ~1032:1; a member declaring more is refused unread.
+MAX_DEFLATE_RATIO = 1100
+_READ_CHUNK = 1 << 22
+
+
 def read_header(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
-    """The checked header and arrays of a model file (no model is built)."""
+    """The checked header and arrays of a model file (no model is built).
+
+    Memory is bounded by what the header's layer sizes require: the header member is read first
+    (at most :data:`MAX_HEADER_BYTES`) and checked; then only the members it names are read,
+    each after its ``.npy`` header and its size in the zip directory match the shape and dtype
+    the model header requires, and no member declaring more than deflate can produce from its
+    compressed bytes. Members the header does not name are refused unread."""
     try:
         with open(path, "rb") as f:
             magic = f.read(4)
@@ -68,60 +82,118 @@ def read_header(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     if magic != b"PK\x03\x04":  # np.load would take anything else for a pickle
         raise ModelFormatError(f"{path}: not a readable .npz model file (no zip signature)")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except ValueError as exc:
-        if "pickle" in str(exc):  # object arrays would need pickle
-            raise ModelFormatError(f"{path}: holds data that only pickle could load; refused ({exc})") from exc
-        raise ModelFormatError(f"{path}: not a readable .npz model file ({exc})") from exc
-    except Exception as exc:  # damaged zips raise BadZipFile, NotImplementedError, zlib.error, ... (found by fuzzing)
+        with zipfile.ZipFile(path) as zf:
+            return _read_members(path, zf)
+    except ModelFormatError:
+        raise
+    except Exception as exc:  # damaged zips raise BadZipFile, NotImplementedError, zlib.error, EOFError... (found by fuzzing)
         raise ModelFormatError(f"{path}: not a readable .npz model file ({type(exc).__name__}: {exc})") from exc
-    if "header" not in arrays:
-        raise ModelFormatError(f"{path}: no 'header' entry; not an mlpkit model file (keys: {sorted(arrays)})")
+
+
+def _read_members(path, zf: zipfile.ZipFile) -> tuple[dict, dict[str, np.ndarray]]:
+    def fail(message: str):
+        raise ModelFormatError(f"{path}: {message}")
+
+    infos = {info.filename: info for info in zf.infolist()}
+    if len(infos) != len(zf.infolist()):
+        fail("the zip holds two members of the same name")
+    if "header.npy" not in infos:
+        fail(f"no 'header' entry; not an mlpkit model file (members: {sorted(infos)[:20]})")
+    raw = _read_npy(path, zf, infos["header.npy"], None, np.dtype(np.uint8), MAX_HEADER_BYTES, "")
     try:
-        header = json.loads(arrays.pop("header").tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFormatError(f"{path}: the header is not valid UTF-8 JSON ({exc})") from exc
-    _check_header(path, header, arrays)
+        header = json.loads(raw.tobytes().decode())
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, or an int too long to parse
+        fail(f"the header is not valid UTF-8 JSON ({type(exc).__name__}: {str(exc)[:200]})")
+    sizes, dtype = _check_header_fields(path, header)
+    expected = {f"{k}{i}.npy": (shape, np.dtype(dtype)) for i in range(1, len(sizes))
+                for k, shape in (("W", (sizes[i - 1], sizes[i])), ("b", (sizes[i],)))}
+    names = set(infos) - {"header.npy"}
+    if names != set(expected):
+        strip = lambda names: sorted(n[:-4] if n.endswith(".npy") else n for n in names)  # noqa: E731
+        fail(f"arrays must be exactly {strip(expected)}; missing {strip(set(expected) - names)}, "
+             f"unexpected {strip(names - set(expected))[:20]}")
+    arrays = {}
+    for name, (shape, dt) in expected.items():
+        a = _read_npy(path, zf, infos[name], shape, dt, None, f"layer_sizes {sizes} require", header["dtype"])
+        if not np.isfinite(a).all():
+            fail(f"{name[:-4]} contains NaN or Inf")
+        arrays[name[:-4]] = a
     return header, arrays
 
 
-def _check_header(path, header: Any, arrays: dict[str, np.ndarray]) -> None:
+def _read_npy(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape, dtype: np.dtype, max_bytes: int | None,
+              why: str, header_dtype: str = "") -> np.ndarray:
+    """One ``.npy`` member whose header must say ``dtype`` (C order) and ``shape`` (None: any 1-D
+    shape of at most ``max_bytes``); its zip size must match exactly before anything is allocated.
+    ``why`` names the requirement in messages."""
+    name = info.filename[:-4]
+
+    def fail(message: str):
+        raise ModelFormatError(f"{path}: {name} {message}")
+
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        fail(f"compressed with method {info.compress_type}; only stored or deflated members are read")
+    if info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1) + 4096:
+        fail(f"declares {info.file_size:,} bytes from {info.compress_size:,} compressed: more than deflate can produce")
+    with zf.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            got_shape, fortran, got_dtype = read(f, max_header_size=10000)
+        except ValueError as exc:
+            fail(f"is not a .npy array ({exc})")
+        if got_dtype.hasobject:
+            fail(f"holds data that only pickle could load; refused (dtype {got_dtype})")
+        if got_dtype != dtype:
+            fail(f"has dtype {got_dtype}; the header says {header_dtype}" if header_dtype else f"has dtype {got_dtype}; expected {dtype}")
+        if fortran:
+            fail("is in Fortran order; expected C order")
+        if shape is None:
+            if len(got_shape) != 1 or got_shape[0] * dtype.itemsize > max_bytes:
+                fail(f"has shape {got_shape}; expected a 1-D array of at most {max_bytes:,} bytes")
+            shape = got_shape
+        elif tuple(got_shape) != tuple(shape):
+            fail(f"has shape {tuple(got_shape)}; {why} {tuple(shape)}")
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if info.file_size != f.tell() + nbytes:
+            fail(f"the zip says {info.file_size:,} bytes; a .npy of shape {tuple(shape)} {dtype} is {f.tell() + nbytes:,}")
+        out = np.empty(nbytes, dtype=np.uint8)
+        view, done = memoryview(out), 0
+        while done < nbytes:
+            got = f.readinto(view[done : done + _READ_CHUNK])
+            if not got:
+                fail(f"ends after {done:,} of {nbytes:,} data bytes")
+            done += got
+        if f.read(1):
+            fail("holds more bytes than its .npy header says")
+    return out.view(dtype).reshape(shape)
+
+
+def _check_header_fields(path, header: Any) -> tuple[list[int], str]:
+    """Check the header's own fields (before any array is read); (layer_sizes, dtype)."""
     def fail(message: str):
         raise ModelFormatError(f"{path}: {message}")
 
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        fail(f"header format must be {FORMAT!r}; received {header.get('format') if isinstance(header, dict) else header!r}")
+        fail(f"header format must be {FORMAT!r}; received {str(header.get('format') if isinstance(header, dict) else header)[:100]!r}")
     if header.get("version") != VERSION:
-        fail(f"format version {header.get('version')!r} is not supported (this mlpkit reads version {VERSION})")
+        fail(f"format version {repr(header.get('version'))[:50]} is not supported (this mlpkit reads version {VERSION})")
     sizes, acts, dtype = header.get("layer_sizes"), header.get("activations"), header.get("dtype")
-    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(isinstance(s, int) and s > 0 for s in sizes)):
-        fail(f"layer_sizes must be a list of at least two positive integers; received {sizes!r}")
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(type(s) is int and 0 < s < 1 << 31 for s in sizes)):
+        fail(f"layer_sizes must be a list of at least two positive integers; received {str(sizes)[:200]}")
     if not (isinstance(acts, list) and len(acts) == len(sizes) - 1):
-        fail(f"activations must be a list of {len(sizes) - 1} names; received {acts!r}")
+        fail(f"activations must be a list of {len(sizes) - 1} names; received {str(acts)[:200]}")
     known = set(ACTIVATIONS) | set(ACTIVATION_ALIASES)
     for a in acts:
-        if a not in known:
-            fail(f"unknown activation {a!r}; expected one of {sorted(known)}")
+        if not isinstance(a, str) or a not in known:
+            fail(f"unknown activation {repr(a)[:50]}; expected one of {sorted(known)}")
     if dtype not in ("float32", "float64"):
-        fail(f"dtype must be 'float32' or 'float64'; received {dtype!r}")
-    expected = {f"{k}{i}" for i in range(1, len(sizes)) for k in "Wb"}
-    if set(arrays) != expected:
-        fail(f"arrays must be exactly {sorted(expected)}; missing {sorted(expected - set(arrays))}, "
-             f"unexpected {sorted(set(arrays) - expected)}")
-    for i in range(1, len(sizes)):
-        for key, shape in ((f"W{i}", (sizes[i - 1], sizes[i])), (f"b{i}", (sizes[i],))):
-            a = arrays[key]
-            if a.shape != shape:
-                fail(f"{key} has shape {a.shape}; layer_sizes {sizes} require {shape}")
-            if a.dtype != np.dtype(dtype):
-                fail(f"{key} has dtype {a.dtype}; the header says {dtype}")
-            if not np.isfinite(a).all():
-                fail(f"{key} contains NaN or Inf")
+        fail(f"dtype must be 'float32' or 'float64'; received {str(dtype)[:50]!r}")
     try:
         check_metadata(header.get("metadata", {}))
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc)[:300])
+    return sizes, dtype
 
 
 def load(path: str | os.PathLike, backend: Any = None, dtype: Any = None) -> MLP:
