@@ -14,6 +14,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -86,18 +87,48 @@ def _download(name: str, dest: Path, timeout: float) -> None:
     )
 
 
+#: gzip's deflate cannot expand more than ~1032:1: an IDX header declaring more is refused unread
+MAX_GZIP_RATIO = 1100
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Parse a gzipped IDX file of unsigned bytes (magic 2049 labels or 2051 images) -> uint8 array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic = int.from_bytes(data[:4], "big")
-    ndim = _IDX_MAGIC.get(magic)
-    if ndim is None:
-        raise DatasetError(f"{path} is not an IDX ubyte file: magic {magic:#010x}, expected 0x00000801 or 0x00000803")
-    dims = tuple(int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise DatasetError(f"{path}: header says shape {dims} but holds {body.size} values")
+    """Parse a gzipped IDX file of unsigned bytes (magic 2049 labels or 2051 images) -> uint8 array.
+
+    Reads the IDX header first and allocates only the size it declares, after checking that
+    size against what the compressed file can hold (a 1.5 MB file declaring gigabytes is
+    refused before anything is allocated); only regular files are opened (a FIFO or a device
+    such as /dev/zero would block or never end)."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise DatasetError(f"{path} is not a regular file (missing, a directory, a FIFO or a device); expected an IDX .gz file")
+        packed = path.stat().st_size
+        with gzip.open(path, "rb") as f:
+            head = f.read(4)
+            magic = int.from_bytes(head, "big")
+            ndim = _IDX_MAGIC.get(magic) if len(head) == 4 else None
+            if ndim is None:
+                raise DatasetError(f"{path} is not an IDX ubyte file: magic {magic:#010x}, expected 0x00000801 or 0x00000803")
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) != 4 * ndim:
+                raise DatasetError(f"{path}: the IDX header ends early")
+            dims = tuple(int.from_bytes(raw_dims[4 * k : 4 * k + 4], "big") for k in range(ndim))
+            size = int(np.prod(dims, dtype=np.int64))
+            if size > MAX_GZIP_RATIO * packed:
+                raise DatasetError(f"{path}: header says shape {dims} ({size:,} bytes), more than a {packed:,}-byte gzip file can hold")
+            body = np.empty(size, dtype=np.uint8)
+            done, view = 0, memoryview(body)
+            while done < size:
+                got = f.readinto(view[done : done + (1 << 22)])
+                if not got:
+                    break
+                done += got
+            if done != size or f.read(1):
+                raise DatasetError(f"{path}: header says shape {dims} but holds {'fewer' if done != size else 'more'} values")
+    except DatasetError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:  # unreadable, not gzip, truncated
+        raise DatasetError(f"{path}: cannot be read as a gzipped IDX file ({type(exc).__name__}: {exc})") from exc
     return body.reshape(dims)
 
 
