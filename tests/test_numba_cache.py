@@ -101,3 +101,31 @@ def test_warmup_command_compiles_every_inference_kernel(capsys):
         assert what in out
     assert cli.main(["warmup", "--dtype", "float16"]) == 2
     assert "dtype must be one of ['float32', 'float64']; received 'float16'" in capsys.readouterr().err
+
+
+DAMAGE = r"""
+import json, warnings
+import numpy as np
+import mlpkit
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    y = mlpkit.MLP([20, 7, 3], backend="numba", seed=0).predict(np.ones((40, 20)))
+print(json.dumps([bool(np.isfinite(y).all()), [str(x.message) for x in w]]))
+"""
+
+
+def test_a_damaged_cache_is_compiled_again_with_one_warning(tmp_path):
+    env = _env(NUMBA_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", DAMAGE], env=env, capture_output=True, text=True, timeout=300, check=True)
+    damaged = list(tmp_path.rglob("*.nbc"))
+    assert damaged
+    for path in damaged:
+        path.write_bytes(b"\x80\x04 this is not a pickle")
+    out = subprocess.run([sys.executable, "-c", DAMAGE], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    finite, messages = json.loads(out.stdout.strip().splitlines()[-1])
+    assert finite
+    said = [m for m in messages if "could not be loaded" in m]
+    assert len(said) == 1 and "compiling it again" in said[0]
+    again = subprocess.run([sys.executable, "-c", DAMAGE], env=env, capture_output=True, text=True, timeout=300, check=True)
+    assert not [m for m in json.loads(again.stdout.strip().splitlines()[-1])[1] if "could not be loaded" in m]  # rewritten

@@ -89,3 +89,63 @@ def test_env_var_above_the_cpus_is_capped():
 
     assert counts == [threads.usable_cpus()]
     assert any("MLPKIT_NUM_THREADS 1000 is more than" in m for m in messages)
+
+
+def test_the_process_limit_holds_in_threads_that_never_set_one():
+    """Numba's thread count is per thread: a server's worker thread would see every CPU."""
+    import threading
+
+    from mlpkit.backends import row_scheduler, threads
+
+    reason = mlpkit.available_backends()["numba"]
+    if reason is not None:
+        pytest.skip(reason)
+    mlpkit.get_backend("numba")  # Numba loaded: its per-thread count is what the limit must override
+    seen = []
+    with mlpkit.num_threads(1):
+        worker = threading.Thread(target=lambda: seen.append((threads.compute_threads(), len(row_scheduler.row_parts(100_000, 1e6)))))
+        worker.start()
+        worker.join()
+    assert seen == [(1, 1)]
+
+
+def test_an_invalid_env_value_raises_at_every_use_not_once():
+    code = (
+        "import mlpkit\n"
+        "for _ in range(3):\n"
+        "    try:\n"
+        "        mlpkit.MLP([3, 2], backend='numpy')\n"
+        "    except ValueError as exc:\n"
+        "        print('raised', exc)\n"
+    )
+    env = dict(os.environ, MLPKIT_NUM_THREADS="lots", PYTHONPATH=str(PACKAGE_PARENT))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.count("raised MLPKIT_NUM_THREADS must be a positive integer; received 'lots'") == 3
+
+
+FORK = r"""
+import os, sys, threading, time
+import mlpkit
+from mlpkit.backends import registry
+held = threading.Event()
+def hold():  # another thread in the middle of loading a backend, holding the registry lock
+    with registry._lock:
+        held.set()
+        time.sleep(3)
+threading.Thread(target=hold, daemon=True).start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    mlpkit.MLP([3, 2], backend="numpy").predict([1.0, 2.0, 3.0])
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("child exit", os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_another_thread_loads_a_backend_does_not_deadlock_the_child():
+    env = dict(os.environ, PYTHONPATH=str(PACKAGE_PARENT))
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", FORK], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "child exit 0" in out.stdout

@@ -199,3 +199,16 @@ def test_short_mnist_recipes(name, mnist_train_test):
     for recipe, floor in floors.items():
         accuracy, _ = recipes.run(recipe, name, mnist_train_test, quick=True)
         assert accuracy >= floor, (recipe, accuracy)
+
+
+def test_bool_labels_are_classes_not_a_row_mask():
+    import numpy as np
+
+    import mlpkit
+
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 5))
+    t = x[:, 0] > 0.5
+    a = mlpkit.MLP([5, 4, 2], backend="numpy", seed=0).fit(x, t, epochs=2, batch_size=16, seed=0, verbose=False)
+    b = mlpkit.MLP([5, 4, 2], backend="numpy", seed=0).fit(x, t.astype(int), epochs=2, batch_size=16, seed=0, verbose=False)
+    assert a.loss == b.loss

@@ -41,6 +41,17 @@ _global_choice: str | None = None
 _context_choice: contextvars.ContextVar[str | None] = contextvars.ContextVar("mlpkit_backend", default=None)
 
 
+def _after_fork_in_child() -> None:
+    """A fork while another thread was loading a backend (holding the lock) deadlocked the child
+    at its first backend use (5 of 9 runs): the child gets a fresh lock."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def normalize(name: object, source: str = "backend") -> str:
     """Strip and lower-case a backend name and check it; raise ValueError listing the valid ones."""
     key = name.strip().lower() if isinstance(name, str) else None
@@ -62,14 +73,16 @@ def _load(name: str) -> Union[Ops, BackendUnavailable]:
             module, cls = target.split(":")
             try:
                 _loaded[name] = getattr(importlib.import_module(module), cls)()
-                threads.apply_env_once()
             except BackendUnavailable as exc:
                 _loaded[name] = exc
             except ImportError as exc:
                 err = BackendUnavailable(f"backend {name!r} cannot be used: {exc}. To fix: {fix}")
                 err.__cause__ = exc
                 _loaded[name] = err
-        return _loaded[name]
+        loaded = _loaded[name]
+    if not isinstance(loaded, BackendUnavailable):
+        threads.apply_env_once()  # returns at once once applied; an invalid value raises at every use
+    return loaded
 
 
 def _explicit(name: str) -> Ops:

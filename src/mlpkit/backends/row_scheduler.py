@@ -23,6 +23,15 @@ _lock = threading.Lock()
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, pool) for run_parallel
 
 
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # the pool itself is remade on first use (its pid differs)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def row_parts(n: int, flops_per_row: float, workers: int | None = None) -> list[tuple[int, int]]:
     """[start, stop) ranges covering n rows: parts of at least :data:`GRAIN_FLOPS` of work, up
     to two per worker (``workers`` default :func:`compute_threads`) so that dynamic scheduling

@@ -42,6 +42,16 @@ def _threadpoolctl():
     return threadpoolctl
 
 
+def _after_fork_in_child() -> None:
+    """A fork while another thread held a lock would leave it held forever in the child."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity mask, which containers and taskset narrow), else os.cpu_count()."""
     try:
@@ -127,19 +137,21 @@ def apply_env_once() -> None:
     with _lock:
         if _env_applied:
             return
+        raw = os.environ.get(ENV_VAR, "")
+        n = _check(raw, ENV_VAR) if raw.strip() else None  # an invalid value raises at every load, not once
         _env_applied = True
-    raw = os.environ.get(ENV_VAR, "")
-    if raw.strip():
-        set_num_threads(_check(raw, ENV_VAR))
+    if n is not None:
+        set_num_threads(n)
 
 
 def compute_threads() -> int:
-    """Threads a backend's own kernels may use now: Numba's count for the calling thread (which
-    :func:`set_num_threads` and :func:`num_threads` set), else the limit in force or the CPUs."""
+    """Threads a backend's own kernels may use now: the process-wide limit in force
+    (:func:`set_num_threads`, :func:`num_threads`, ``MLPKIT_NUM_THREADS``), and no more than
+    Numba's count for the calling thread. Numba's setting is per thread, so a thread that never
+    set it (a server's worker) would otherwise see all CPUs whatever the process limit."""
+    limit = _limit or usable_cpus()
     numba = sys.modules.get("numba")
-    if numba is not None:
-        return int(numba.get_num_threads())
-    return _limit or usable_cpus()
+    return min(limit, int(numba.get_num_threads())) if numba is not None else limit
 
 
 def for_work(flops: float) -> contextlib.AbstractContextManager:

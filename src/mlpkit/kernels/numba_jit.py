@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from numba import config, njit
@@ -81,7 +82,22 @@ class _KernelCacheImpl(CompileResultCacheImpl):
 
 
 class _KernelCache(FunctionCache):
+    """Numba's function cache with our locator; a cache entry that cannot be loaded (a damaged
+    or foreign file: Numba raises UnpicklingError, EOFError, ... on every call until someone
+    deletes it) is compiled again instead, and overwritten, with one warning per process."""
+
     _impl_class = _KernelCacheImpl
+    _warned = False
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as exc:
+            if not _KernelCache._warned:
+                _KernelCache._warned = True
+                warnings.warn(f"mlpkit: a cached Numba kernel in {self._cache_path} could not be loaded "
+                              f"({type(exc).__name__}: {exc}); compiling it again", RuntimeWarning, stacklevel=2)
+            return None
 
 
 def jit(fn=None, **options):

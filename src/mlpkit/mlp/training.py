@@ -56,6 +56,8 @@ def targets(t: Any, n_rows: int, n_out: int, what: str = "t") -> np.ndarray:
             if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
                 raise ValueError(f"{what}: 1-D targets must be integer class labels; received non-integer values")
             arr = arr.astype(np.int64)
+        elif arr.dtype.kind == "b":  # False/True are classes 0/1 (indexing with them would be a row mask)
+            arr = arr.astype(np.int64)
         bad = (arr < 0) | (arr >= n_out)
         if bad.any():
             i = int(np.argmax(bad))
