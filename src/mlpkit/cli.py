@@ -295,8 +295,6 @@ def _layer_arrays(arrays: dict, source: str) -> tuple[list, list]:
 def load_any_model(path: str, activations: list[str] | None = None, backend=None, dtype=None):
     """A model from a native .npz, an .onnx file, a classic .pkl weight dict or a classic .npz
     of W1, b1, ... (the last two need ``activations``)."""
-    import numpy as np
-
     from . import load
     from .mlp import MLP
 
@@ -309,10 +307,11 @@ def load_any_model(path: str, activations: list[str] | None = None, backend=None
 
         arrays = load_weights(path)
     elif path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as d:
-            if "header" in d.files:
-                return load(path, backend=backend, dtype=dtype)
-            arrays = {k: d[k] for k in d.files}
+        from .mlp.io import is_model_file, read_bare_arrays
+
+        if is_model_file(path) or not os.path.isfile(path):
+            return load(path, backend=backend, dtype=dtype)  # the native reader says what is wrong
+        arrays = read_bare_arrays(path)
     else:
         raise ValueError(f"{path}: expected a .npz, .onnx or .pkl model file")
     if not activations:
@@ -587,7 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         announce_compiles()
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError, ImportError, pickle.UnpicklingError) as exc:
+    except (ValueError, TypeError, OSError, ImportError, pickle.UnpicklingError, EOFError, MemoryError, RecursionError) as exc:
+        # every loader raises its documented error (a ValueError or OSError subclass); the rest is a safety net
         print(f"mlpkit: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 2
 

@@ -97,14 +97,39 @@ _SHAPE_OPS = ("Flatten", "Reshape")
 
 
 def load(path_or_proto: Any, backend: Any = None, dtype: Any = None):
-    """An :class:`~mlpkit.MLP` from an ONNX file (or ``ModelProto``) holding a dense MLP."""
+    """An :class:`~mlpkit.MLP` from an ONNX file (or ``ModelProto``) holding a dense MLP.
+
+    Every defect of the file or graph raises :class:`OnnxImportError` (a ValueError) naming it:
+    an unreadable or non-protobuf file, a malformed graph (missing attributes, tensors of the
+    wrong rank, a bias that is not an initializer, duplicated initializer names, ...). Invalid
+    arguments (``backend``, ``dtype``) raise as everywhere else."""
+    onnx = _onnx()
+    try:
+        proto = path_or_proto if hasattr(path_or_proto, "graph") else onnx.load(os.fspath(path_or_proto))
+        weights, biases, acts, metadata = _dense_chain(proto)
+    except OnnxImportError:
+        raise
+    except Exception as exc:  # protobuf DecodeError, IndexError/KeyError/TypeError of a malformed graph, ...
+        raise OnnxImportError(f"{path_or_proto if isinstance(path_or_proto, (str, os.PathLike)) else 'the model'}: "
+                              f"not a readable dense-MLP ONNX model ({type(exc).__name__}: {str(exc)[:300]})") from exc
+    from .mlp import MLP
+
+    model = MLP.from_arrays(weights, biases, acts, backend=backend, dtype=dtype)
+    model.metadata = metadata
+    return model
+
+
+def _dense_chain(proto: Any) -> tuple[list, list, list, dict]:
+    """(weights, biases, activations, metadata) of the dense chain in ``proto``; OnnxImportError
+    (or any other exception, which :func:`load` reports as one) where it is not one."""
     onnx = _onnx()
     from onnx import numpy_helper
 
-    from .mlp import MLP
-
-    proto = path_or_proto if hasattr(path_or_proto, "graph") else onnx.load(os.fspath(path_or_proto))
     graph = proto.graph
+    names = [t.name for t in graph.initializer]
+    if len(set(names)) != len(names):  # ONNX Runtime takes the first, a dict the last: refuse
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise OnnxImportError(f"initializer names must be unique; {dup[:5]} appear more than once")
     consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     inputs = [i.name for i in graph.input if i.name not in consts]
     if len(inputs) != 1:
@@ -178,13 +203,17 @@ def load(path_or_proto: Any, backend: Any = None, dtype: Any = None):
         raise OnnxImportError(f"the dense chain ends at {cur!r}, which is not a graph output {outputs}")
     if not weights:
         raise OnnxImportError("the graph holds no dense layer")
-    model = MLP.from_arrays(weights, biases, acts, backend=backend, dtype=dtype)
+    for W, b in zip(weights, biases):
+        if getattr(W, "ndim", None) != 2 or getattr(b, "ndim", None) != 1 or b.shape[0] != W.shape[1]:
+            raise OnnxImportError(f"a dense layer needs a 2-D weight and a matching 1-D bias; received shapes "
+                                  f"{getattr(W, 'shape', None)} and {getattr(b, 'shape', None)}")
     props = {p.key: p.value for p in proto.metadata_props}
+    metadata = {}
     if METADATA_KEY in props:
         from .mlp.io import check_metadata
 
         try:
-            model.metadata = check_metadata(json.loads(props[METADATA_KEY]))
+            metadata = check_metadata(json.loads(props[METADATA_KEY]))
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             raise OnnxImportError(f"metadata_props[{METADATA_KEY!r}] is not mlpkit metadata: {exc}") from exc
-    return model
+    return weights, biases, acts, metadata

@@ -90,6 +90,33 @@ def read_header(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
         raise ModelFormatError(f"{path}: not a readable .npz model file ({type(exc).__name__}: {exc})") from exc
 
 
+def is_model_file(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a zip holding an mlpkit header (else a bare-weights .npz or not a zip)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "header.npy" in zf.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+def read_bare_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """``W1, b1, W2, ...`` of a ``.npz`` of bare weights (no header: the classic from-scratch
+    files), read with the model loader's bounds: only members named W<i>/b<i>, each a 1-D or 2-D
+    real-number array whose zip size matches its .npy header before anything is allocated."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            names = [i.filename for i in infos]
+            bad = [n for n in names if not (n.endswith(".npy") and n[:1] in "Wb" and n[1:-4].isdigit())]
+            if bad or not names:
+                raise ModelFormatError(f"{path}: a bare-weights .npz holds only W1, b1, W2, ...; found {sorted(names)[:20]}")
+            return {i.filename[:-4]: _read_npy(path, zf, i, None, None, None, "") for i in infos}
+    except ModelFormatError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, OSError, ...
+        raise ModelFormatError(f"{path}: not a readable .npz of weights ({type(exc).__name__}: {exc})") from exc
+
+
 def _read_members(path, zf: zipfile.ZipFile) -> tuple[dict, dict[str, np.ndarray]]:
     def fail(message: str):
         raise ModelFormatError(f"{path}: {message}")
@@ -124,8 +151,9 @@ def _read_members(path, zf: zipfile.ZipFile) -> tuple[dict, dict[str, np.ndarray
 def _read_npy(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape, dtype: np.dtype, max_bytes: int | None,
               why: str, header_dtype: str = "") -> np.ndarray:
     """One ``.npy`` member whose header must say ``dtype`` (C order) and ``shape`` (None: any 1-D
-    shape of at most ``max_bytes``); its zip size must match exactly before anything is allocated.
-    ``why`` names the requirement in messages."""
+    shape of at most ``max_bytes``; ``dtype`` None too: any 1-D or 2-D float or integer array);
+    its zip size must match exactly before anything is allocated. ``why`` names the requirement
+    in messages."""
     name = info.filename[:-4]
 
     def fail(message: str):
@@ -144,12 +172,16 @@ def _read_npy(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape, dtype: np
             fail(f"is not a .npy array ({exc})")
         if got_dtype.hasobject:
             fail(f"holds data that only pickle could load; refused (dtype {got_dtype})")
+        if dtype is None:  # bare weights: any real-number array of rank 1 or 2
+            if got_dtype.kind not in "fiu" or got_dtype.fields is not None or len(got_shape) not in (1, 2):
+                fail(f"is a {len(got_shape)}-D {got_dtype} array; expected a 1-D or 2-D array of numbers")
+            dtype, shape, max_bytes = got_dtype, tuple(got_shape), None
         if got_dtype != dtype:
             fail(f"has dtype {got_dtype}; the header says {header_dtype}" if header_dtype else f"has dtype {got_dtype}; expected {dtype}")
         if fortran:
             fail("is in Fortran order; expected C order")
         if shape is None:
-            if len(got_shape) != 1 or got_shape[0] * dtype.itemsize > max_bytes:
+            if len(got_shape) != 1 or (max_bytes is not None and got_shape[0] * dtype.itemsize > max_bytes):
                 fail(f"has shape {got_shape}; expected a 1-D array of at most {max_bytes:,} bytes")
             shape = got_shape
         elif tuple(got_shape) != tuple(shape):
