@@ -183,3 +183,41 @@ def test_non_finite_single_sample_names_its_index(backend, bad, col, dtype, rng)
     x[col] = bad
     with pytest.raises(ValueError, match=rf"NaN or Inf \(first at index \({col},\)\)"):
         model.predict(x)
+
+
+def test_a_finite_value_that_overflows_the_cast_says_so(backend):
+    model = mlpkit.MLP([3, 2], seed=0, backend=backend.name, dtype="float32")
+    x = np.ones((5, 3))
+    x[3, 1] = 1e300
+    with pytest.raises(ValueError, match=r"input value 1e\+300 at index \(3, 1\) overflows float32 .*dtype='float64'"):
+        model.predict(x)
+    with pytest.raises(ValueError, match=r"input value 1e\+300 at index \(1,\) overflows float32"):
+        model.predict(np.array([1.0, 1e300, 2.0]))
+
+
+def test_masked_arrays_with_masked_values_are_refused():
+    model = mlpkit.MLP([3, 2], seed=0, backend="numpy")
+    masked = np.ma.masked_array(np.ones((2, 3)), mask=[[0, 1, 0], [0, 0, 0]])
+    with pytest.raises(ValueError, match=r"masked array with masked values.*x.filled"):
+        model.predict(masked)
+    np.testing.assert_array_equal(model.predict(np.ma.masked_array(np.ones((2, 3)))), model.predict(np.ones((2, 3))))
+
+
+def test_pandas_nullable_missing_values_are_refused_not_predicted_as_nan():
+    pd = pytest.importorskip("pandas", reason="needs pandas")
+    model = mlpkit.MLP([3, 2], seed=0, backend="numpy")
+    frame = pd.DataFrame({"a": pd.array([1, None], dtype="Int64"), "b": [1, 2], "c": [3, 4]})
+    with pytest.raises(TypeError, match="missing values"):
+        model.predict(frame)
+    assert np.isfinite(model.predict(frame.fillna(0).astype("float64"))).all()
+
+
+def test_array_likes_with_a_foreign_dtype_go_through_numpy():
+    class TensorLike:  # a .dtype that is not a NumPy dtype, as torch tensors have
+        dtype, shape = "torch.float32", (2, 3)
+
+        def __array__(self, dtype=None, copy=None):
+            return np.ones((2, 3), dtype=dtype or np.float32)
+
+    model = mlpkit.MLP([3, 2], seed=0, backend="numpy")
+    np.testing.assert_array_equal(model.predict(TensorLike()), model.predict(np.ones((2, 3), np.float32)))

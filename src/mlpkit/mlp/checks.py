@@ -90,9 +90,17 @@ def input_array(x: Any, n_features: int) -> Any:
         shape = x.shape
         if (len(shape) == 1 and shape[0] == n_features) or (len(shape) == 2 and shape[1] == n_features and shape[0]):
             return x
-    arr = x if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x)
+    if isinstance(x, np.ma.MaskedArray):
+        if np.ma.is_masked(x):
+            raise ValueError("input is a masked array with masked values, which predict cannot honour: "
+                             "fill them (x.filled(value)) or drop those rows")
+        x = x.data
+    # an array of the backend (NumPy dtype) passes as is; anything else (pandas nullable columns,
+    # tensors of other libraries, lists) goes through np.asarray, so its real dtype is checked
+    arr = x if isinstance(getattr(x, "dtype", None), np.dtype) and hasattr(x, "shape") else np.asarray(x)
     if arr.dtype.kind not in NUMERIC_KINDS:
-        raise TypeError(f"input must be a real numeric array (float or integer); received dtype {arr.dtype}")
+        hint = " (missing values, e.g. pandas NA, give object arrays: fill or drop them)" if arr.dtype.kind == "O" else ""
+        raise TypeError(f"input must be a real numeric array (float or integer); received dtype {arr.dtype}{hint}")
     shape = arr.shape
     if len(shape) not in (1, 2):
         raise ValueError(

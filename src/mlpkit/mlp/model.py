@@ -132,7 +132,7 @@ class MLP:
                 else:
                     y, finite = ops.forward_one_finite(xb, self._net)
                     if not finite:  # raises unless finite inputs overflowed in the first layer
-                        self._check_finite(xb)
+                        self._check_finite(xb, source=arr)
             else:
                 step = checks.batch_size(batch_size, self.default_batch_size or ops.chunk_rows)
                 if len(arr) <= step:
@@ -151,14 +151,20 @@ class MLP:
         y, finite = ops.forward_finite(xb, self._net)
         if finite:
             return y
-        self._check_finite(xb, offset)  # raises unless finite inputs overflowed in the first layer
+        self._check_finite(xb, offset, source=arr)  # raises unless finite inputs overflowed in the first layer
         return y
 
-    def _check_finite(self, xb: Any, offset: int = 0) -> None:
-        """Raise ValueError naming the first NaN/Inf of xb (its row shifted by ``offset``)."""
+    def _check_finite(self, xb: Any, offset: int = 0, source: Any = None) -> None:
+        """Raise ValueError naming the first NaN/Inf of xb (its row shifted by ``offset``); where
+        the caller's ``source`` value there was finite, say that the cast to the model dtype
+        overflowed instead (1e300 in float32)."""
         if not self._ops.all_finite(xb):
-            where = checks.first_non_finite(self._ops.to_numpy(xb))
-            where = (where[0] + offset,) + where[1:] if xb.ndim == 2 else where
+            local = checks.first_non_finite(self._ops.to_numpy(xb))
+            where = (local[0] + offset,) + local[1:] if xb.ndim == 2 else local
+            original = np.asarray(self._ops.to_numpy(source)[local]) if source is not None else None
+            if original is not None and np.isfinite(original):
+                raise ValueError(f"input value {original.item()!r} at index {where} overflows {self._dtype} "
+                                 f"(largest {np.finfo(self._dtype).max:.3g}): scale the input or use dtype='float64'")
             raise ValueError(f"input contains NaN or Inf (first at index {where}); all inputs must be finite")
 
     def predict_classes(self, x: Any, **kwargs: Any) -> Any:
