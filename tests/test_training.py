@@ -212,3 +212,62 @@ def test_bool_labels_are_classes_not_a_row_mask():
     a = mlpkit.MLP([5, 4, 2], backend="numpy", seed=0).fit(x, t, epochs=2, batch_size=16, seed=0, verbose=False)
     b = mlpkit.MLP([5, 4, 2], backend="numpy", seed=0).fit(x, t.astype(int), epochs=2, batch_size=16, seed=0, verbose=False)
     assert a.loss == b.loss
+
+
+def _failing_fit_data():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.random((96, 8))
+    return x, (x[:, 0] > 0.5).astype(int)
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_a_fit_that_fails_half_way_leaves_the_last_completed_epoch_consistent(name):
+    import numpy as np
+
+    import mlpkit
+    from conftest import backend_or_skip
+
+    backend_or_skip(name)
+    x, t = _failing_fit_data()
+    model = mlpkit.MLP([8, 6, 2], backend=name, seed=0, dtype="float64")
+    reference = mlpkit.MLP([8, 6, 2], backend=name, seed=0, dtype="float64")
+    reference.fit(x, t, epochs=2, batch_size=16, seed=3, verbose=False)
+
+    def explode(epoch, logs):
+        if epoch == 2:
+            raise RuntimeError("a callback failed")
+
+    with pytest.raises(RuntimeError, match="a callback failed"):
+        model.fit(x, t, epochs=5, batch_size=16, seed=3, verbose=False, callbacks=[explode])
+    # epoch 2 completed before its callback raised: its parameters stay, and predict uses them
+    for key, value in reference.params.items():
+        np.testing.assert_allclose(model.params[key], value, rtol=1e-12)
+    np.testing.assert_allclose(model.predict(x), reference.predict(x), rtol=1e-12)
+    # a diverging fit falls back to the parameters before it (no epoch completed): finite again
+    before = model.predict(x)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        model.fit(x, t, epochs=1, batch_size=16, optimizer="sgd", lr=1e300, verbose=False)
+    np.testing.assert_array_equal(model.predict(x), before)
+    np.testing.assert_array_equal(np.isfinite(model.params["W1"]), True)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"callbacks": [42]}, TypeError, r"callbacks\[0\] must be callable"),
+    ({"early_stopping": 0}, ValueError, "early_stopping must be a positive integer"),
+    ({"weight_decay": float("inf")}, ValueError, "weight_decay must be a finite number >= 0"),
+    ({"schedule": lambda step: 0.0 if step > 3 else 1.0}, ValueError, r"schedule must give a finite rate > 0; at step \d+"),
+])
+def test_fit_checks_everything_before_the_first_step(kwargs, error, match):
+    import numpy as np
+
+    import mlpkit
+
+    x, t = _failing_fit_data()
+    model = mlpkit.MLP([8, 6, 2], backend="numpy", seed=0)
+    before = model.params["W1"].copy()
+    extra = {"validation_data": (x, t)} if "early_stopping" in kwargs else {}
+    with pytest.raises(error, match=match):
+        model.fit(x, t, epochs=2, batch_size=16, verbose=False, **kwargs, **extra)
+    np.testing.assert_array_equal(model.params["W1"], before)  # not one step was taken

@@ -223,7 +223,11 @@ class MLP:
         ``weight_decay``: L2 on the weights (not the biases). ``early_stopping=k``: stop after k
         epochs without a lower validation loss and keep the best weights. A callback
         ``cb(epoch, logs)`` returning True stops training. Everything is checked before the
-        first step; ``seed`` makes the shuffling reproducible.
+        first step (data, callbacks, early_stopping, weight_decay, the schedule's rates);
+        ``seed`` makes the shuffling reproducible. If ``fit`` raises half-way (a diverging
+        loss, a callback's exception, KeyboardInterrupt), the model keeps the parameters of the
+        last completed epoch (those before ``fit`` if none completed), and ``predict``,
+        ``params`` and ``save`` all see them.
         """
         opt = get_optimizer(optimizer, lr, schedule)
         return training.run(

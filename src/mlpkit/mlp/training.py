@@ -124,62 +124,79 @@ def run(store: Parameters, x, t, *, epochs, batch_size, optimizer, loss, validat
             raise ValueError("validation_data must be a pair (x_val, t_val)")
         xv = inputs(validation_data[0], store.layer_sizes[0], "validation x")
         val = (xv, targets(validation_data[1], len(xv), n_out, "validation t"))
-    if early_stopping is not None and val is None:
-        raise ValueError("early_stopping needs validation_data to monitor")
+    if early_stopping is not None:
+        checks.positive_int(early_stopping, "early_stopping", or_none=True)
+        if val is None:
+            raise ValueError("early_stopping needs validation_data to monitor")
     epochs, batch_size = checks.positive_int(epochs, "epochs"), checks.positive_int(batch_size, "batch_size")
-    if not (weight_decay >= 0):
-        raise ValueError(f"weight_decay must be >= 0; received {weight_decay!r}")
+    if not (isinstance(weight_decay, (int, float, np.floating)) and 0 <= weight_decay < np.inf):
+        raise ValueError(f"weight_decay must be a finite number >= 0; received {weight_decay!r}")
+    for i, cb in enumerate(callbacks):
+        if not callable(cb):
+            raise TypeError(f"callbacks[{i}] must be callable as cb(epoch, logs); received {type(cb).__name__}")
 
     Xb, Tb = ops.asarray(X, dtype), ops.asarray(T, dtype)
     steps = -(-len(X) // batch_size)
     grads_flat, grads = store.zeros()
     optimizer.start(ops, store.flat, dtype, epochs * steps)
+    for step in sorted({0, epochs * steps - 1}):  # a schedule is checked before the first step, not at its failure
+        lr = optimizer.lr * optimizer._multiplier(step)
+        if not (isinstance(lr, (int, float, np.floating)) and 0 < lr < np.inf):
+            raise ValueError(f"the learning-rate schedule must give a finite rate > 0; at step {step} it gives {lr!r}")
     rng = np.random.default_rng(seed)
     history, progress = History(), Progress(verbose, epochs, steps)
     best = (np.inf, None, 0)  # (val loss, parameters, epochs since it improved)
     # one step's products (a forward and two backward per weight): BLAS stays on one thread when
     # they are too small to split (784-50-10, batch 32, one core busy: 0.56x -> ~1x the 1-thread speed)
     step_flops = 6 * min(batch_size, len(X)) * sum(layer.W.size for layer in store.layers)
-    with threads.for_work(step_flops):
-        for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
-            order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-            total, correct = 0.0, 0
-            for step in range(steps):
-                idx = order[step * batch_size : (step + 1) * batch_size]
-                xb, tb = ops.take_rows(Xb, idx), ops.take_rows(Tb, idx)
-                acts, z = backprop.forward_logits(ops, store.layers, xb)
-                value, delta, hits = backprop.output_step(ops, store.layers[-1].activation, z, tb, loss)
-                backprop.backward(ops, store.layers, xb, acts, delta, grads)
-                if weight_decay:
-                    value += backprop.add_weight_decay(store.layers, grads, weight_decay)
-                optimizer.step(ops, store.flat, grads_flat)
-                if not np.isfinite(value):
-                    raise FloatingPointError(f"loss became {value} at epoch {epoch}, step {step + 1}: lower the learning rate")
-                history.batch_loss.append(value)
-                total += value * len(idx)
-                correct += hits
-                progress.batch(epoch, step + 1, value)
-            store.refresh()
-            logs = {"loss": total / len(X), "accuracy": correct / len(X)}
-            if val is not None:
-                logs["val_loss"], logs["val_accuracy"] = evaluate(store, val[0], val[1], loss)
-            logs["lr"] = optimizer.current_lr()
-            logs["time"] = time.perf_counter() - start
-            for key, value in logs.items():
-                getattr(history, key).append(value)
-            progress.epoch(epoch, logs)
-            stop = any(cb(epoch, dict(logs)) is True for cb in callbacks)
-            if early_stopping is not None:
-                if logs["val_loss"] < best[0]:
-                    best = (logs["val_loss"], store.snapshot(), 0)
-                else:
-                    best = (best[0], best[1], best[2] + 1)
-                    if best[2] >= early_stopping:
-                        stop = True
-            if stop:
-                history.stopped_early = True
-                break
+    # a fit that fails half-way (a diverging loss, a callback's exception, Ctrl-C) leaves the
+    # parameters of the last completed epoch (before fit if none completed), packed for predict
+    good = store.snapshot()
+    try:
+        with threads.for_work(step_flops):
+            for epoch in range(1, epochs + 1):
+                start = time.perf_counter()
+                order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
+                total, correct = 0.0, 0
+                for step in range(steps):
+                    idx = order[step * batch_size : (step + 1) * batch_size]
+                    xb, tb = ops.take_rows(Xb, idx), ops.take_rows(Tb, idx)
+                    acts, z = backprop.forward_logits(ops, store.layers, xb)
+                    value, delta, hits = backprop.output_step(ops, store.layers[-1].activation, z, tb, loss)
+                    backprop.backward(ops, store.layers, xb, acts, delta, grads)
+                    if weight_decay:
+                        value += backprop.add_weight_decay(store.layers, grads, weight_decay)
+                    optimizer.step(ops, store.flat, grads_flat)
+                    if not np.isfinite(value):
+                        raise FloatingPointError(f"loss became {value} at epoch {epoch}, step {step + 1}: lower the learning rate")
+                    history.batch_loss.append(value)
+                    total += value * len(idx)
+                    correct += hits
+                    progress.batch(epoch, step + 1, value)
+                store.refresh()
+                good = store.snapshot()
+                logs = {"loss": total / len(X), "accuracy": correct / len(X)}
+                if val is not None:
+                    logs["val_loss"], logs["val_accuracy"] = evaluate(store, val[0], val[1], loss)
+                logs["lr"] = optimizer.current_lr()
+                logs["time"] = time.perf_counter() - start
+                for key, value in logs.items():
+                    getattr(history, key).append(value)
+                progress.epoch(epoch, logs)
+                stop = any(cb(epoch, dict(logs)) is True for cb in callbacks)
+                if early_stopping is not None:
+                    if logs["val_loss"] < best[0]:
+                        best = (logs["val_loss"], store.snapshot(), 0)
+                    else:
+                        best = (best[0], best[1], best[2] + 1)
+                        if best[2] >= early_stopping:
+                            stop = True
+                if stop:
+                    history.stopped_early = True
+                    break
+    except BaseException:
+        store.restore(good)
+        raise
     if early_stopping is not None and best[1] is not None:
         store.restore(best[1])  # the best epoch's weights
     return history
