@@ -73,3 +73,34 @@ def test_every_variant_runs_m1_like_the_reference(monkeypatch, name, dtype, rng)
     expect = ref.forward(x, [W.astype(dtype) for W in Ws], [b.astype(dtype) for b in bs], acts)
     ref.assert_close(model.predict(x), expect, dtype, scale=1.0)
     np.testing.assert_array_equal(model.predict(x[7]), model.predict(x[7:8])[0])
+
+
+def test_read_only_inputs_reuse_the_compiled_kernels(tmp_path, rng):
+    """Numba types read-only arrays apart: without the alias each kernel compiled twice."""
+    from numba.core import event
+
+    model = mlpkit.MLP([20, 7, 3], backend="numba", seed=0)
+    x = rng.random((40, 20)).astype("float32")
+    expect = model.predict(x), model.predict(x[3]), model.predict(x[:2])
+    np.save(tmp_path / "x.npy", x)
+    ro = np.load(tmp_path / "x.npy", mmap_mode="r")
+    assert not ro.flags.writeable
+    compiled = []
+
+    class Count(event.Listener):
+        def on_start(self, ev):
+            compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+
+        def on_end(self, ev):
+            pass
+
+    listener = Count()
+    event.register("numba:compile", listener)
+    try:
+        got = model.predict(ro), model.predict(ro[3]), model.predict(ro[:2])
+    finally:
+        event.unregister("numba:compile", listener)
+    for g, e in zip(got, expect):
+        np.testing.assert_array_equal(g, e)
+    assert compiled == []
+    assert not ro.flags.writeable  # the caller's array is untouched

@@ -155,6 +155,22 @@ def kernel_peak_gflops(dtype: str = "float32", repeats: int = 5) -> tuple[float,
     return 2 * n_rows * n_in * n_out / best / 1e9, f"mlpkit's {isa.name} micro-kernel, {n_rows}x{n_in} @ {n_in}x{n_out} {dtype} in cache"
 
 
+class _Alias:
+    """Exposes an array's memory through ``__array_interface__`` with the read-only flag off,
+    and keeps the array alive while the alias exists."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        iface = dict(array.__array_interface__)
+        iface["data"] = (iface["data"][0], False)
+        self.__array_interface__ = iface
+        self.base = array
+
+
+def _writable_alias(array: np.ndarray) -> np.ndarray:
+    """A writable view of a read-only C-contiguous array's memory, for kernels that only read it."""
+    return np.asarray(_Alias(array))
+
+
 @dataclass(frozen=True)
 class PackedNet:
     """A network laid out for the panel kernels (see :mod:`mlpkit.kernels.numba_gemm`)."""
@@ -212,6 +228,14 @@ class NumbaOps(NumpyOps):
 
     def __init__(self) -> None:
         threads.sync_numba()
+
+    def asarray(self, x: Any, dtype: str) -> np.ndarray:
+        """As NumPy's; a read-only result (a memory-mapped ``.npy`` opened read-only, a broadcast
+        view) comes back as a writable alias of the same memory, which the kernels only read:
+        Numba types read-only arrays apart, and would compile every kernel a second time for
+        them (3-5 s per process where no cache is writable)."""
+        out = super().asarray(x, dtype)
+        return out if out.flags.writeable else _writable_alias(out)
 
     def all_finite(self, x: Any) -> bool:
         return bool(K.all_finite(x.reshape(-1)))
