@@ -3,6 +3,7 @@ damaged bytes give OnnxImportError or a model that predicts finite values; no ot
 Seeded: CI sees the same cases every time."""
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ import mlpkit
 onnx = pytest.importorskip("onnx", reason="ONNX import needs onnx (pip install 'mlpkit[onnx]')")
 from mlpkit import onnx as mlpkit_onnx  # noqa: E402
 
-CASES = 240
+# MLPKIT_FUZZ_CASES=N runs a larger seeded campaign (README, "Guarantees")
+CASES = int(os.environ.get("MLPKIT_FUZZ_CASES") or 240)
 
 
 def _base():
