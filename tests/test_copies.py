@@ -36,7 +36,21 @@ def _joblib_copy(model):
     return joblib.load(buf)
 
 
-@pytest.mark.parametrize("how", ["pickle", "deepcopy", "joblib"])
+def _cloudpickle_copy(model):
+    """Dask ships tasks and their arguments with cloudpickle."""
+    try:
+        import cloudpickle
+    except ImportError:
+        cloudpickle = pytest.importorskip("joblib.externals.cloudpickle", reason="needs cloudpickle (Dask's serializer)")
+    return cloudpickle.loads(cloudpickle.dumps(model))
+
+
+def _sklearn_clone(model):
+    base = pytest.importorskip("sklearn.base", reason="needs scikit-learn")
+    return base.clone(model, safe=False)  # not an estimator: clone deep-copies it
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "joblib", "cloudpickle", "sklearn.clone"])
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("name", CPU)
 def test_a_copy_predicts_and_trains_like_the_original(name, hidden, how):
@@ -44,7 +58,8 @@ def test_a_copy_predicts_and_trains_like_the_original(name, hidden, how):
     x, t = _data()
     original = mlpkit.MLP([12, 8, 3], hidden, backend=name, seed=0, dtype="float64")
     original.metadata = {"note": ["kept"]}
-    clone = {"pickle": lambda m: pickle.loads(pickle.dumps(m)), "deepcopy": copy.deepcopy, "joblib": _joblib_copy}[how](original)
+    clone = {"pickle": lambda m: pickle.loads(pickle.dumps(m)), "deepcopy": copy.deepcopy, "joblib": _joblib_copy,
+             "cloudpickle": _cloudpickle_copy, "sklearn.clone": _sklearn_clone}[how](original)
     np.testing.assert_array_equal(clone.predict(x), original.predict(x))
     assert clone.metadata == original.metadata and clone.backend == original.backend
     before = clone.predict(x)
