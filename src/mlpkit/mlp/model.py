@@ -120,17 +120,18 @@ class MLP:
         at a time (default :attr:`default_batch_size`, else the backend's ``chunk_rows``), so
         peak memory does not grow with the input beyond the output itself.
         """
-        ops = self._ops
+        store = self._store  # plain attributes from here: this is the single-sample hot path
+        ops = store.ops
         arr = checks.input_array(x, self._n_in)
         native = type(arr) is not np.ndarray and ops.is_native(arr)  # a NumPy input is never native
         check = check_finite and arr.dtype.kind == "f"
         with ops.scope():  # the backend issues this call's work (CuPy: on its own stream)
             if arr.ndim == 1:
-                xb = ops.asarray(arr, self._dtype)
+                xb = ops.asarray(arr, store.dtype)
                 if not check:
-                    y = ops.forward_one(xb, self._net)
+                    y = ops.forward_one(xb, store.net)
                 else:
-                    y, finite = ops.forward_one_finite(xb, self._net)
+                    y, finite = ops.forward_one_finite(xb, store.net)
                     if not finite:  # raises unless finite inputs overflowed in the first layer
                         self._check_finite(xb, source=arr)
             else:
