@@ -1,4 +1,4 @@
-"""The row-kernel layout of a whole network, shared by the Numba row kernels and the CUDA fused forward.
+"""The row layout of a whole network for the CUDA one-launch forward (``cupy_gpu.forward_rows``).
 
 Every layer's W transposed to (out, in), row-major, then its b (out,), laid end to end in one
 1-D buffer of the model dtype; and an int64 ``meta`` array of shape (layers, 5) whose rows are
