@@ -196,3 +196,28 @@ def test_bench_without_threadpoolctl_uses_default_threads(monkeypatch, capsys):
     assert cli.main(["bench", "--quick", "--backends", "numpy", "--batches", "8"]) == 0
     captured = capsys.readouterr()
     assert "default thread counts only" in captured.err and "numpy" in captured.out
+
+
+def test_an_explicit_batches_list_is_kept_with_train(monkeypatch):
+    """Defaults are None until given: --batches 32,256,4096 --train is no longer replaced by 32,128."""
+    from mlpkit import bench
+
+    seen = {}
+
+    def fake_run_train(model, names, peers, batches, *args, **kwargs):
+        seen["batches"] = list(batches)
+        return []
+
+    monkeypatch.setattr(bench, "run_train", fake_run_train)
+    monkeypatch.setattr(cli, "_report", lambda *a, **k: None)
+    assert cli.main(["bench", "--train", "--backends", "numpy", "--batches", "32,256,4096", "--threads", "1"]) == 0
+    assert seen["batches"] == [32, 256, 4096]
+    assert cli.main(["bench", "--train", "--backends", "numpy", "--threads", "1"]) == 0
+    assert seen["batches"] == [32, 128]
+
+
+def test_data_dir_is_the_one_name_for_the_mnist_folder():
+    parser = cli.build_parser()
+    for command in (["eval", "m.npz"], ["selftest", "--backend", "numpy"], ["train"], ["reproduce"]):
+        assert parser.parse_args(command + ["--data-dir", "/x"]).data_dir == "/x"
+    assert parser.parse_args(["eval", "m.npz", "--mnist", "/y"]).data_dir == "/y"  # the old name still works

@@ -66,7 +66,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from .backends.numba_backend import describe_isa
 
         print(f"numba kernels: {describe_isa()}", file=sys.stderr)
-    rows = bench.run(args.model, args.dtype, names, peers, threads, args.batches, repeats, target, _progress)
+    rows = bench.run(args.model, args.dtype, names, peers, threads, args.batches or [32, 256, 4096], repeats, target, _progress)
     _progress("measuring this machine's peak (one thread)")
     peak = bench.measure_peak(args.dtype, repeats=3 if args.quick else 5)
     flops = bench.flops_per_row(args.model)
@@ -99,7 +99,7 @@ def _bench_train(args: argparse.Namespace, names: list[str], threads: list[int])
     model = args.model if args.model != "M1" else "T1"
     peers = list(bench.TRAIN_PEERS) if args.peers else []
     samples, repeats = (2000, 1) if args.quick else (15000, max(3, args.repeats // 2))
-    batches = args.batches if args.batches != [32, 256, 4096] else [32, 128]
+    batches = args.batches or [32, 128]  # None until the user gives a value: an explicit list is kept
     print(f"mlpkit {__version__} bench --train: {model} {'-'.join(map(str, bench.MODELS[model][0]))} float32, Adam, "
           f"one epoch of {samples} rows, thread(s) {threads[0]}; backends {', '.join(names)}; "
           f"peers {', '.join(peers) or 'none (--peers)'}", file=sys.stderr)
@@ -407,7 +407,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .datasets import load_mnist
 
     model = load_any_model(args.model, args.activations, backend=args.backend)
-    _, (x, t) = load_mnist(None if args.mnist == "default" else args.mnist)
+    _, (x, t) = load_mnist(args.data_dir)
     predicted = model.predict_classes(x)
     matrix = confusion_matrix(t, predicted, model.layer_sizes[-1])
     print(f"{model}\naccuracy on the MNIST test set: {np.mean(predicted == t):.4f} ({int(np.sum(predicted == t))} of {len(t)})")
@@ -445,7 +445,7 @@ def model_summary(model) -> str:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from . import selftest
 
-    return selftest.run(normalize(args.backend), args.mnist, args.quick)
+    return selftest.run(normalize(args.backend), args.data_dir, args.quick)
 
 
 def _model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
@@ -468,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=sorted(bench.MODELS), default="M1",
                    help="M1 = 784-50-100-10 sigmoid (default), M2 = 784-512-512-10 relu, T1 = 784-50-10 sigmoid")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--batches", type=_int_list, default=[32, 256, 4096], help="comma-separated batch sizes (default 32,256,4096)")
+    p.add_argument("--batches", type=_int_list, default=None,
+                   help="comma-separated batch sizes (default 32,256,4096; with --train 32,128)")
     p.add_argument("--threads", type=_int_list, help="comma-separated thread counts (default: 1 and all cores)")
     p.add_argument("--repeats", type=int, default=7, help="interleaved repeats; the median is reported")
     p.add_argument("--peers", action="store_true", help="also time from-scratch NumPy, ONNX Runtime and PyTorch if installed")
@@ -542,10 +543,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="accuracy and confusion matrix on the MNIST test set",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  mlpkit eval m1.npz --mnist ../shared/data/mnist --png confusion.png")
+                       epilog="example:\n  mlpkit eval m1.npz --data-dir ~/mnist --png confusion.png")
     p.add_argument("model")
-    p.add_argument("--mnist", nargs="?", const="default", default="default",
-                   help="directory of the MNIST .gz files (default: $MLPKIT_DATA, else download to the cache)")
+    p.add_argument("--data-dir", "--mnist", dest="data_dir", nargs="?", const=None, default=None,
+                   help="directory of the MNIST .gz files (default: $MLPKIT_DATA, else download to the cache); "
+                        "--mnist is the old name")
     p.add_argument("--png", help="also draw the confusion matrix (needs matplotlib)")
     _model_options(p)
     p.set_defaults(func=cmd_eval)
@@ -554,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="example (on a GPU machine, after pip install '.[cuda12]'):\n  mlpkit selftest --backend cupy")
     p.add_argument("--backend", required=True, help="numpy, numba or cupy")
-    p.add_argument("--mnist", help="MNIST directory for the built-in model check (default: $MLPKIT_DATA or the cache; never downloads)")
+    p.add_argument("--data-dir", "--mnist", dest="data_dir",
+                   help="MNIST directory for the built-in model check (default: $MLPKIT_DATA or the cache; never downloads); "
+                        "--mnist is the old name")
     p.add_argument("--quick", action="store_true")
     p.set_defaults(func=cmd_selftest)
 
