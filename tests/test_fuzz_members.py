@@ -13,6 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import fuzzing
 import mlpkit
 
 # MLPKIT_FUZZ_CASES=N runs a larger seeded campaign (README, "Guarantees")
@@ -80,18 +81,8 @@ def _case(rng, model):
 def test_fuzzed_member_contents(tmp_path):
     model = mlpkit.MLP([6, 5, 3], seed=0, backend="numpy", dtype="float32")
     rng = np.random.default_rng(20261201)
-    outcomes = {"rejected": 0, "loaded": 0}
-    for k in range(CASES):
-        path = tmp_path / f"case{k}.npz"
-        path.write_bytes(_case(rng, model))
-        try:
-            loaded = mlpkit.load(path, backend="numpy")
-        except mlpkit.ModelFormatError:
-            outcomes["rejected"] += 1
-        else:
-            assert np.isfinite(loaded.predict(np.ones(6))).all()
-            outcomes["loaded"] += 1
-    print(outcomes)
+    blobs = [_case(rng, model) for _ in range(CASES)]
+    outcomes = fuzzing.outcomes(tmp_path, blobs, ".npz", lambda p: mlpkit.load(p, backend="numpy"), mlpkit.ModelFormatError, np.ones(6))
     assert sum(outcomes.values()) == CASES and outcomes["rejected"] >= 0.8 * CASES, outcomes
 
 

@@ -33,7 +33,7 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
     TANH,
 )
 from .numba_exp import fast_exp, fast_sigmoid
-from .numba_gemm import dots_one, dots_one_one, dots_pair, dots_pair_one, tile_full, tile_full_one, tile_half, tile_half_one
+from .numba_gemm import dots_one, dots_pair, tile_full, tile_half
 from .numba_jit import jit
 
 # offset, n_in, n_out, activation_code, z_width, full panels, half panels, dot columns
@@ -98,19 +98,6 @@ def dense_dot_columns(x, i0, n_in, panels, off, n_dot, z, c0, isa):
     if n_dot % 2:
         dots_one(x, i0, n_vec, panels, off + (n_dot - 1) * stride, stride, z, c0 + n_dot - 1, isa)
     _dot_tail(x, i0, isa.tile_rows, n_in, n_vec * (isa.vector_bytes // z.itemsize), panels, off, n_dot, z, c0)
-
-
-@_jit
-def _dot_columns_row(a, n_in, panels, off, n_dot, z, c0, isa):
-    """:func:`dense_dot_columns` for the single row a (1, in) into z (1, width), with the
-    one-row dot micro-kernels."""
-    stride = n_in + 1
-    n_vec = n_in // (isa.vector_bytes // z.itemsize)
-    for j in range(0, n_dot - 1, 2):
-        dots_pair_one(a, 0, n_vec, panels, off + j * stride, stride, z, c0 + j, isa)
-    if n_dot % 2:
-        dots_one_one(a, 0, n_vec, panels, off + (n_dot - 1) * stride, stride, z, c0 + n_dot - 1, isa)
-    _dot_tail(a, 0, 1, n_in, n_vec * (isa.vector_bytes // z.itemsize), panels, off, n_dot, z, c0)
 
 
 @_jit
@@ -225,31 +212,21 @@ def forward_panels(x, panels, meta, out, isa):
 @_jit(inline="always")
 def forward_rows(x, panels, meta, out, isa):
     """:func:`forward_panels` for a few rows (single samples): each row of x (n, in) goes through
-    every layer alone, with the one-row micro-kernels (no tile padding, no block copies).
+    every layer alone, ``isa`` being a one-row variant (``Isa.one_row()``: no tile padding, no
+    block copies, partial sums in flight).
     Returns the same finite flag as :func:`forward_panels`."""
     n_layers = meta.shape[0]
     wmax = 0
     for layer in range(n_layers):
         wmax = max(wmax, meta[layer, 4])
     h = np.empty((2, 1, wmax), dtype=out.dtype)
-    full = isa.panel_vectors * isa.vector_bytes // out.itemsize
-    half = full // 2
     nan_probe = 0.0
     for r in range(x.shape[0]):
         src = x[r : r + 1]
         for layer in range(n_layers):
-            off, n_in, n_out, code = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
-            n_full, n_half, n_dot = meta[layer, 5], meta[layer, 6], meta[layer, 7]
+            n_out, code = meta[layer, 2], meta[layer, 3]
             z = h[layer % 2]
-            p_off = off
-            for p in range(n_full):
-                tile_full_one(src, 0, n_in, panels, p_off, z, p * full, isa)
-                p_off += (n_in + 1) * full
-            if n_half:
-                tile_half_one(src, 0, n_in, panels, p_off, z, n_full * full, isa)
-                p_off += (n_in + 1) * half
-            if n_dot:
-                _dot_columns_row(src, n_in, panels, p_off, n_dot, z, n_full * full + n_half * half, isa)
+            dense_panels(src, 1, panels, meta[layer], z, isa)  # isa is a one-row variant
             if layer == 0:
                 for k in range(n_out):
                     nan_probe += z[0, k] - z[0, k]
@@ -274,13 +251,15 @@ def entry_points(isa):
     def panels_bound(x, panels, meta, out):
         return forward_panels(x, panels, meta, out, isa)
 
+    row = isa.one_row()
+
     @_jit
     def rows_bound(x, panels, meta, out):
-        return forward_rows(x, panels, meta, out, isa)
+        return forward_rows(x, panels, meta, out, row)
 
     @_jit
     def one_bound(x, panels, meta, out):
-        return forward_rows(x.reshape((1, x.shape[0])), panels, meta, out.reshape((1, out.shape[0])), isa)
+        return forward_rows(x.reshape((1, x.shape[0])), panels, meta, out.reshape((1, out.shape[0])), row)
 
     return panels_bound, rows_bound, one_bound
 

@@ -171,18 +171,18 @@ class _Emitter:
         return b.extract_element(v, ir.IntType(32)(0))
 
 
-def _tile_intrinsic(half: bool, one_row: bool = False):
+def _tile_intrinsic(half: bool):
     """An intrinsic ``tile(x, i0, n_in, panels, off, z, c0, isa)`` computing
 
     z[i0 + r, c0 : c0 + vectors * lanes] = panels-bias + sum_k x[i0 + r, k] * panel[k, :]
 
-    for r < isa.tile_rows (``one_row``: r = 0 only), the panel starting at element ``off`` of
+    for r < isa.tile_rows, the panel starting at element ``off`` of
     ``panels``, ``vectors`` = isa.panel_vectors (half: half of them) and ``lanes`` =
     isa.vector_bytes / itemsize. x and z are 2-D with unit inner stride (any row stride);
     nothing is bounds-checked: the caller guarantees i0 + rows <= rows of x and z, n_in <=
     columns of x.
 
-    With one row there are only ``vectors`` accumulators, and a chain of n_in dependent FMAs
+    With one row (``Isa.one_row()``) there are only ``vectors`` accumulators, and a chain of n_in dependent FMAs
     through each would wait on the FMA latency (4 cycles) at every step; the k loop then keeps
     ``8 / vectors`` partial sums (k, k+1, ... in turn) that are added once at the end, so 8
     independent FMAs are in flight as on a full tile."""
@@ -194,8 +194,8 @@ def _tile_intrinsic(half: bool, one_row: bool = False):
         sig = types.void(x, i0, n_in, panels, off, z, c0, isa)
         variant = isa.isa
         vectors = variant.panel_vectors // 2 if half else variant.panel_vectors
-        rows = 1 if one_row else variant.tile_rows
-        splits = max(1, 8 // vectors) if one_row else 1
+        rows = variant.tile_rows
+        splits = max(1, 8 // vectors) if rows == 1 else 1
 
         def codegen(context, builder, sig, args):
             e = _Emitter(context, builder, sig.args[0].dtype, variant)
@@ -246,13 +246,11 @@ def _tile_intrinsic(half: bool, one_row: bool = False):
 
 tile_full = _tile_intrinsic(half=False)  # a full panel
 tile_half = _tile_intrinsic(half=True)  # the last, half-wide panel
-tile_full_one = _tile_intrinsic(half=False, one_row=True)  # the same for a single row
-tile_half_one = _tile_intrinsic(half=True, one_row=True)
 
 
-def _dot_intrinsic(columns: int, one_row: bool = False):
+def _dot_intrinsic(columns: int):
     """An intrinsic ``dots(x, i0, n_vec, panels, off, stride, z, c0, isa)`` computing, for
-    r < isa.tile_rows (``one_row``: r = 0 only) and j < ``columns``,
+    r < isa.tile_rows and j < ``columns``,
 
     z[i0 + r, c0 + j] = panels[off + j stride] + sum_{k < n_vec lanes} x[i0 + r, k] * panels[off + j stride + 1 + k]
 
@@ -268,7 +266,7 @@ def _dot_intrinsic(columns: int, one_row: bool = False):
             return None
         sig = types.void(x, i0, n_vec, panels, off, stride, z, c0, isa)
         variant = isa.isa
-        tile_rows = 1 if one_row else variant.tile_rows
+        tile_rows = variant.tile_rows
 
         def codegen(context, builder, sig, args):
             e = _Emitter(context, builder, sig.args[0].dtype, variant)
@@ -299,5 +297,3 @@ def _dot_intrinsic(columns: int, one_row: bool = False):
 
 dots_pair = _dot_intrinsic(2)  # two dot columns at once: each x vector loaded once for both
 dots_one = _dot_intrinsic(1)
-dots_pair_one = _dot_intrinsic(2, one_row=True)  # the same for a single row
-dots_one_one = _dot_intrinsic(1, one_row=True)

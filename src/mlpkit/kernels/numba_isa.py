@@ -24,7 +24,7 @@ the CPU.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from numba import types
 from numba.core import cgutils
@@ -51,6 +51,12 @@ class Isa:
     def panel_width(self, itemsize: int) -> int:
         """Columns per full panel for elements of ``itemsize`` bytes."""
         return self.panel_vectors * self.vector_bytes // itemsize
+
+    def one_row(self) -> "Isa":
+        """The same variant with tiles of one row (single samples): the same panel layout, so a
+        network packed for this variant runs through both; the micro-kernels see tile_rows == 1
+        and keep partial sums in flight instead (see numba_gemm)."""
+        return replace(self, name=f"{self.name}-row", tile_rows=1, block_tiles=1)
 
 
 AVX512 = Isa("avx512", vector_bytes=64, tile_rows=12, block_tiles=4)
