@@ -6,14 +6,16 @@
 - :func:`emulated_kernels`: those host functions behind CuPy's calling conventions, so
   ``CupyOps(kernels=...)`` runs its fused paths with them.
 - :func:`stand_in`: NumPy standing in for the ``cupy`` module, recording streams, events,
-  pinned allocations and copies in ``xp.log``.
+  pinned allocations and copies in ``xp.calls``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import shutil
 import subprocess
+import threading
 import types
 from pathlib import Path
 
@@ -159,7 +161,7 @@ def emulated_kernels(lib: ctypes.CDLL, launches: list | None = None) -> dict:
     kernels = {"bias_activate": bias_activate, "activation_grad": activation_grad, "adam": adam, "all_finite": all_finite}
     kernels.update({f"forward_rows_{d}": forward_rows(d) for _, d in SUFFIXES})
     kernels.update({f"bias_softmax_rows_{d}": bias_softmax_rows(d) for _, d in SUFFIXES})
-    return kernels
+    return {name: on_device(fn) for name, fn in kernels.items()}  # they play device code: NumPy may touch DeviceArrays
 
 
 # -- NumPy standing in for the cupy module -------------------------------------------------------
@@ -173,10 +175,29 @@ def is_pinned(a: np.ndarray) -> bool:
     return isinstance(a, PinnedBytes)
 
 
+_namespace_depth = threading.local()
+
+
+@contextlib.contextmanager
+def _inside_namespace():
+    _namespace_depth.n = getattr(_namespace_depth, "n", 0) + 1
+    try:
+        yield
+    finally:
+        _namespace_depth.n -= 1
+
+
 class DeviceArray(np.ndarray):
-    """Marks arrays that would live on the GPU; set/get play cupy.ndarray's copies."""
+    """Marks arrays that would live on the GPU; set/get play cupy.ndarray's copies. A NumPy
+    function (``np.where``, ``np.concatenate``, ...) given one outside the stand-in namespace
+    raises TypeError, as a call that only NumPy could serve: the backend must call ``xp``."""
 
     log: list = []
+
+    def __array_function__(self, func, types, args, kwargs):
+        if not getattr(_namespace_depth, "n", 0):
+            raise TypeError(f"numpy.{func.__name__} called on a device array; device code must call xp.{func.__name__}")
+        return super().__array_function__(func, types, args, kwargs)
 
     def set(self, arr, stream=None):
         DeviceArray.log.append(("h2d", "pinned" if is_pinned(arr) else "pageable", stream.name))
@@ -220,9 +241,27 @@ class Stream:
 
 LEGACY = Stream(ptr=0, name="legacy")
 
+#: The array functions the stand-in namespace offers besides its copies and allocations: each is
+#: in CuPy's API (cupy.<name>, same signature and ``out=``). Anything else the backend asks of
+#: ``xp`` is an AttributeError, and a NumPy function called on a DeviceArray directly raises
+#: (DeviceArray.__array_function__): the shared array code must go through ``xp``.
+DEVICE_FUNCTIONS = ("exp", "log", "tanh", "negative", "reciprocal", "maximum", "where", "zeros_like", "isfinite")
+
+
+def on_device(fn):
+    """``fn`` run on the arrays inside DeviceArrays, its array result a DeviceArray again."""
+
+    def call(*args, **kwargs):
+        with _inside_namespace():
+            out = fn(*args, **kwargs)
+        return out.view(DeviceArray) if isinstance(out, np.ndarray) and not isinstance(out, DeviceArray) else out
+
+    call.__name__ = fn.__name__
+    return call
+
 
 def stand_in(kernels: dict | None = None) -> CupyOps:
-    """A CupyOps on NumPy; ``ops.xp.log`` is the shared record of copies and stream calls."""
+    """A CupyOps on NumPy; ``ops.xp.calls`` is the shared record of copies and stream calls."""
     DeviceArray.log = log = []
 
     def dev(a):
@@ -231,25 +270,21 @@ def stand_in(kernels: dict | None = None) -> CupyOps:
     def pageable_upload(x, dtype=None):
         if not isinstance(x, DeviceArray):
             log.append(("h2d", "pageable", get_current_stream().name))
-        return dev(np.array(x, dtype=dtype))
+        return np.array(x, dtype=dtype)
 
     def get_current_stream():
         return Stream._current[-1] if Stream._current else LEGACY
 
     def asnumpy(x):
         log.append(("d2h", "pageable", get_current_stream().name))
-        return np.asarray(x).view(np.ndarray).copy()
+        return np.array(x.view(np.ndarray))
 
     cuda = types.SimpleNamespace(Stream=Stream, get_current_stream=get_current_stream,
                                  alloc_pinned_memory=lambda n: log.append(("alloc_pinned", n)) or PinnedBytes(n))
     xp = types.SimpleNamespace(
-        ndarray=DeviceArray, cuda=cuda, log=log,
-        empty=lambda shape, dtype: dev(np.empty(shape, dtype)),
-        zeros=lambda shape, dtype: dev(np.zeros(shape, dtype)),
-        asarray=pageable_upload,
-        ascontiguousarray=lambda x, dtype=None: dev(np.ascontiguousarray(x, dtype=dtype)),
-        asnumpy=asnumpy,
-        isfinite=np.isfinite,
-        concatenate=lambda arrays: dev(np.concatenate(arrays)),
+        ndarray=DeviceArray, cuda=cuda, calls=log, float64=np.float64,
+        empty=on_device(np.empty), zeros=on_device(np.zeros), concatenate=on_device(np.concatenate),
+        asarray=on_device(pageable_upload), ascontiguousarray=on_device(np.ascontiguousarray), asnumpy=asnumpy,
+        **{name: on_device(getattr(np, name)) for name in DEVICE_FUNCTIONS},
     )
     return CupyOps(xp=xp, device_array=DeviceArray, kernels=kernels)

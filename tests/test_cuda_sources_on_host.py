@@ -127,13 +127,13 @@ def test_cuda_source_on_host_elementwise_kernels(cuda_host_lib, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cuda_source_on_host_adam_and_all_finite(cuda_host_lib, dtype):
-    from mlpkit.backends.base import Ops
+    from mlpkit.backends.array_ops import ArrayOps
 
     rng = np.random.default_rng(9)
     p, g, m, v = (rng.normal(size=50).astype(dtype) for _ in range(4))
     v = np.abs(v)
     expect = [a.astype(np.float64) for a in (p, g, m, v)]
-    Ops.adam_update(None, expect[0], expect[1], expect[2], expect[3], 0.01, 0.9, 0.999, 1e-7)
+    ArrayOps.adam_update(None, expect[0], expect[1], expect[2], expect[3], 0.01, 0.9, 0.999, 1e-7)
     getattr(cuda_host_lib, f"emu_adam_{dtype}")(_ptr(g), ctypes.c_double(0.01), ctypes.c_double(0.9), ctypes.c_double(0.999), ctypes.c_double(1e-7),
                               _ptr(p), _ptr(m), _ptr(v), ctypes.c_long(p.size))
     for got, want in zip((p, m, v), (expect[0], expect[2], expect[3])):

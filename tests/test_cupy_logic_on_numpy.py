@@ -81,9 +81,9 @@ def test_cupy_logic_on_numpy_small_copies_are_async_through_reused_pinned_buffer
     model = mlpkit.MLP([8, 6, 3], seed=0, backend=ops)
     backend_stream = ops._staging().stream.name
     for i in range(3):
-        ops.xp.log.clear()
+        ops.xp.calls.clear()
         model.predict(rng.random(8))
-        log = ops.xp.log
+        log = ops.xp.calls
         assert _copies(log) == [("h2d", "pinned", backend_stream), ("d2h", "pinned", backend_stream)]
         assert [e for e in log if e[0] == "sync"] == [("sync", backend_stream)]  # one wait per predict
         # before refilling the input buffer, the previous upload (the weights', then the last input's) has left it
@@ -97,10 +97,10 @@ def test_cupy_logic_on_numpy_large_copies_are_pageable(rng):
     model = mlpkit.MLP([8, 3], seed=0, backend=ops)
     ops.pinned_max_bytes = 50  # float32: input 5 x 8 = 160 bytes, output 5 x 3 = 60
     x = rng.random((5, 8))
-    ops.xp.log.clear()
+    ops.xp.calls.clear()
     y = model.predict(x)
     backend_stream = ops._staging().stream.name
-    assert _copies(ops.xp.log) == [("h2d", "pageable", backend_stream), ("d2h", "pageable", backend_stream)]
+    assert _copies(ops.xp.calls) == [("h2d", "pageable", backend_stream), ("d2h", "pageable", backend_stream)]
     np.testing.assert_array_equal(y, model.to_backend("numpy").predict(x))
 
 
@@ -111,11 +111,11 @@ def test_cupy_logic_on_numpy_a_callers_stream_is_ordered_both_ways(rng):
     user = Stream(name="user")
     x = rng.random((4, 8)).view(DeviceArray)
     with user:
-        ops.xp.log.clear()
+        ops.xp.calls.clear()
         y = model.predict(x)
-    handshake = [e for e in ops.xp.log if e[0] in ("record", "wait")]
+    handshake = [e for e in ops.xp.calls if e[0] in ("record", "wait")]
     assert handshake == [("record", "user"), ("wait", ours, "user"), ("record", ours), ("wait", "user", ours)]
-    assert isinstance(y, DeviceArray) and not [e for e in ops.xp.log if e[0] == "sync"]  # no host wait
+    assert isinstance(y, DeviceArray) and not [e for e in ops.xp.calls if e[0] == "sync"]  # no host wait
 
 
 def test_cupy_logic_on_numpy_each_thread_has_its_own_stream_and_buffers(rng):

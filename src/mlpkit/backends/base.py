@@ -72,8 +72,20 @@ class Layer:
     activation: str
 
 
+@dataclass(frozen=True)
+class Net:
+    """A network as :meth:`Ops.prepare` returns it: its layers (views of the model's parameters);
+    each backend's subclass adds its packed form (``ArrayOps``' LayerNet, Numba's PackedNet, ...)."""
+
+    layers: tuple[Layer, ...]
+
+
 class Ops(abc.ABC):
-    """Numerical operations an MLP needs, implemented once per array library."""
+    """Numerical operations an MLP needs, implemented once per array library.
+
+    This class is the interface and the defaults that need nothing but other Ops methods;
+    :class:`~mlpkit.backends.array_ops.ArrayOps` implements it in array code over a namespace
+    ``xp``, and every backend derives from that."""
 
     name: ClassVar[str]
     #: Rows per :meth:`forward` call when ``MLP.predict`` cuts a large batch into chunks: large
@@ -91,9 +103,9 @@ class Ops(abc.ABC):
     def asarray(self, x: Any, dtype: str) -> Any:
         """Host array-like -> C-contiguous backend array of ``dtype`` (a copy only if needed)."""
 
+    @abc.abstractmethod
     def zeros(self, shape: tuple[int, ...], dtype: str) -> Any:
         """A new backend array of zeros (gradient and optimizer-state buffers)."""
-        return self.asarray(np.zeros(shape), dtype)
 
     @abc.abstractmethod
     def to_numpy(self, x: Any) -> np.ndarray:
@@ -111,9 +123,9 @@ class Ops(abc.ABC):
     def concat(self, arrays: Sequence[Any]) -> Any:
         """Stack (n_i, k) arrays along the first axis -> (sum n_i, k)."""
 
+    @abc.abstractmethod
     def take_rows(self, x: Any, idx: np.ndarray) -> Any:
         """Rows ``idx`` (a host integer array) of x (n, k) -> (len(idx), k), a new array."""
-        return x[idx]
 
     # -- layers --------------------------------------------------------------------------
     @abc.abstractmethod
@@ -144,48 +156,33 @@ class Ops(abc.ABC):
         correct = int((y.argmax(axis=1) == t.argmax(axis=1)).sum())
         return self.loss("cross_entropy_logits", z, t), self.loss_grad("cross_entropy_logits", z, t), correct
 
+    @abc.abstractmethod
     def affine_backward(self, x: Any, W: Any, delta: Any, dW: Any, db: Any, need_dx: bool = True) -> Any:
         """Backward of x @ W + b given delta = dL/dz (n, out): writes dW (in, out) = x.T @ delta
         and db (out,) = delta summed over rows into the given arrays; returns dL/dx (n, in)
         = delta @ W.T, or None if not ``need_dx``."""
-        dW[...] = x.T.dot(delta)
-        db[...] = delta.sum(axis=0)
-        return delta.dot(W.T) if need_dx else None
 
     # -- optimizer updates, in place on flat parameter/gradient/state arrays ---------------
-    # Defaults use array operators only (NumPy and CuPy alike); backends may fuse them.
+    @abc.abstractmethod
     def sgd_update(self, p: Any, g: Any, lr: float) -> None:
         """p -= lr g."""
-        p -= lr * g
 
+    @abc.abstractmethod
     def momentum_update(self, p: Any, g: Any, vel: Any, lr: float, mu: float, nesterov: bool) -> None:
         """vel = mu vel - lr g; p += vel (Nesterov: p += mu vel - lr g), as Keras' SGD."""
-        vel *= mu
-        vel -= lr * g
-        if nesterov:
-            p += mu * vel - lr * g
-        else:
-            p += vel
 
+    @abc.abstractmethod
     def adagrad_update(self, p: Any, g: Any, acc: Any, lr: float, eps: float) -> None:
         """acc += g^2; p -= lr g / (sqrt(acc) + eps)."""
-        acc += g * g
-        p -= lr * g / (acc**0.5 + eps)
 
+    @abc.abstractmethod
     def rmsprop_update(self, p: Any, g: Any, acc: Any, lr: float, rho: float, eps: float) -> None:
         """acc = rho acc + (1 - rho) g^2; p -= lr g / (sqrt(acc) + eps)."""
-        acc *= rho
-        acc += (1 - rho) * g * g
-        p -= lr * g / (acc**0.5 + eps)
 
+    @abc.abstractmethod
     def adam_update(self, p: Any, g: Any, m: Any, v: Any, lr_t: float, beta1: float, beta2: float, eps: float) -> None:
         """m, v moving averages of g, g^2; p -= lr_t m / (sqrt(v) + eps). ``lr_t`` carries the
         bias correction lr sqrt(1 - beta2^t) / (1 - beta1^t) (Keras' form)."""
-        m *= beta1
-        m += (1 - beta1) * g
-        v *= beta2
-        v += (1 - beta2) * g * g
-        p -= lr_t * m / (v**0.5 + eps)
 
     # -- losses (mean over the batch) ----------------------------------------------------
     @abc.abstractmethod
@@ -201,18 +198,19 @@ class Ops(abc.ABC):
         """dL/dy (n, k) of :meth:`loss` (for ``cross_entropy_logits``: (softmax(y) - t) / n)."""
 
     # -- whole network -------------------------------------------------------------------
-    def prepare(self, layers: Sequence[Layer]) -> Any:
-        """Pack a network for :meth:`forward`; called once per set of weights, never per call."""
-        return tuple(layers)
+    def prepare(self, layers: Sequence[Layer]) -> Net:
+        """Pack a network for :meth:`forward`; called once per set of weights, never per call.
+        Backends return a subclass of :class:`Net` holding their packed form."""
+        return Net(tuple(layers))
 
-    def forward(self, x: Any, net: Any) -> Any:
+    def forward(self, x: Any, net: Net) -> Any:
         """Whole-network forward of x (n, in) -> (n, out); ``net`` comes from :meth:`prepare`.
         The default runs :meth:`dense` layer by layer; backends may fuse the whole network."""
-        for layer in net:
+        for layer in net.layers:
             x = self.dense(x, layer.W, layer.b, layer.activation)
         return x
 
-    def forward_finite(self, x: Any, net: Any) -> tuple[Any, bool]:
+    def forward_finite(self, x: Any, net: Net) -> tuple[Any, bool]:
         """:meth:`forward` and whether x is all finite; when it is not, the output is None or
         unspecified. Backends may decide from the first layer's pre-activations instead of x
         (fewer values, already in cache): for finite weights a NaN or Inf input makes its whole
@@ -223,11 +221,11 @@ class Ops(abc.ABC):
             return None, False
         return self.forward(x, net), True
 
-    def forward_one(self, x: Any, net: Any) -> Any:
+    def forward_one(self, x: Any, net: Net) -> Any:
         """Single-sample forward of x (in,) -> (out,); backends may replace it with a fused kernel."""
         return self.forward(x[None, :], net)[0]
 
-    def forward_one_finite(self, x: Any, net: Any) -> tuple[Any, bool]:
+    def forward_one_finite(self, x: Any, net: Net) -> tuple[Any, bool]:
         """:meth:`forward_one` and a finite flag, with the contract of :meth:`forward_finite`
         (a fused kernel may decide from the first layer's pre-activations)."""
         if not self.all_finite(x):

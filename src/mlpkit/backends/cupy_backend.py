@@ -1,8 +1,8 @@
 """CuPy GPU backend: weights on the device, one fused launch for small batches, cuBLAS for large ones.
 
-Arrays are ``xp.ndarray`` (``xp`` = cupy). The vectorised code of :class:`NumpyOps` runs on them
-unchanged - NumPy functions dispatch to CuPy through ``__array_ufunc__``/``__array_function__`` -
-so this class only adds what differs on a device:
+Arrays are ``xp.ndarray`` (``xp`` = cupy). The shared array code of
+:class:`~mlpkit.backends.array_ops.ArrayOps` runs on them with ``xp = cupy`` (it calls only the
+namespace's functions and the arrays' methods), so this class only adds what differs on a device:
 
 - transfers: host input is uploaded once per call (``asarray``), results downloaded once
   (``to_numpy``); small copies go through page-locked buffers, asynchronously, on the backend's
@@ -17,7 +17,8 @@ buffer; W and b are views); ``prepare`` packs a copy for the fused forward on th
 uploads its small layer table. ``transfers`` counts host<->device copies.
 
 ``CupyOps(xp=..., device_array=..., kernels=...)`` lets tests run this class's host-side logic with
-NumPy standing in for CuPy (an ndarray subclass marks "device" arrays), optionally with the CUDA
+NumPy standing in for CuPy (an ndarray subclass marks "device" arrays; the stand-in namespace holds
+only functions CuPy has), optionally with the CUDA
 kernel sources compiled for the host (tests/cuda_on_host.py). Such runs say nothing about how a
 GPU compiles, runs or times them.
 """
@@ -33,9 +34,9 @@ import numpy as np
 from ..kernels.constants import ACTIVATION_CODES
 from ..kernels.cupy_gpu import BLOCK_THREADS, SHARED_BYTES_MAX, WARP, forward_rows_cap
 from ..kernels.packed_rows import pack_rows
-from .base import BackendUnavailable, Layer, Ops
+from .array_ops import ArrayOps
+from .base import BackendUnavailable, Layer, Net
 from .cupy_staging import Staging
-from .numpy_backend import NumpyOps
 
 _FIX = "pip install 'mlpkit[cuda12]' (or 'mlpkit[cuda13]') on a machine with an NVIDIA GPU and driver"
 
@@ -66,10 +67,10 @@ def probe():
 
 
 @dataclass(frozen=True)
-class DeviceNet:
-    """A network prepared on the device: its layers, and the fused forward's packed copy."""
+class DeviceNet(Net):
+    """A network prepared on the device: its layers (views of the flat parameters: the layer-by-layer
+    path), and the fused forward's packed copy."""
 
-    layers: tuple[Layer, ...]  # views of the flat parameters: the layer-by-layer path
     kernel: Any  # forward_rows for the model dtype, or None (no kernels, or too wide for shared memory)
     buf: Any = None  # packed_rows layout on the device
     meta: Any = None  # (n_layers, 5) int64 on the device
@@ -78,7 +79,7 @@ class DeviceNet:
     n_out: int = 0
 
 
-class CupyOps(NumpyOps):
+class CupyOps(ArrayOps):
     """Ops on CUDA devices through CuPy (see the module docstring)."""
 
     name = "cupy"
@@ -124,9 +125,6 @@ class CupyOps(NumpyOps):
             return self._staging().upload(x, dtype)
         return self.xp.asarray(np.ascontiguousarray(x, dtype=dtype))
 
-    def zeros(self, shape: tuple[int, ...], dtype: str) -> Any:
-        return self.xp.zeros(shape, dtype)  # made on the device: no upload
-
     def to_numpy(self, x: Any) -> np.ndarray:
         if not self.is_native(x):
             return np.asarray(x)
@@ -138,11 +136,8 @@ class CupyOps(NumpyOps):
     def all_finite(self, x: Any) -> bool:
         kernel = self.kernels.get("all_finite")
         if kernel is None:
-            return bool(self.xp.isfinite(x).all())
+            return super().all_finite(x)
         return bool(kernel(x))  # one reduction launch, one scalar back
-
-    def concat(self, arrays: Sequence[Any]) -> Any:
-        return self.xp.concatenate(arrays)
 
     def take_rows(self, x: Any, idx: np.ndarray) -> Any:
         return x[self.xp.asarray(idx)]
@@ -168,7 +163,7 @@ class CupyOps(NumpyOps):
         if kernel is None:
             return DeviceNet(layers, None)
         codes = [ACTIVATION_CODES[layer.activation] for layer in layers]
-        buf, meta = pack_rows([layer.W for layer in layers], [layer.b for layer in layers], codes)  # on the device
+        buf, meta = pack_rows([layer.W for layer in layers], [layer.b for layer in layers], codes, self.xp)  # on the device
         cap = forward_rows_cap(meta)
         shared_bytes = 2 * cap * dtype.itemsize
         if shared_bytes > SHARED_BYTES_MAX:
@@ -178,15 +173,16 @@ class CupyOps(NumpyOps):
     def forward(self, x: Any, net: DeviceNet) -> Any:
         n = x.shape[0]
         if net.kernel is None or n > self.fused_max_rows:
-            return Ops.forward(self, x, net.layers)  # one cuBLAS call and one fused launch per layer
+            for layer in net.layers:  # one cuBLAS call and one fused launch per layer
+                x = self.dense(x, layer.W, layer.b, layer.activation)
+            return x
         out = self.xp.empty((n, net.n_out), dtype=x.dtype)
         args = (x, net.buf, net.meta, np.int32(len(net.layers)), np.int32(net.cap), out)
         net.kernel((n,), (BLOCK_THREADS,), args, shared_mem=net.shared_bytes)
         return out
 
-    # NumpyOps' versions run its prepared host steps; these are the interface's defaults over forward.
-    forward_one = Ops.forward_one  # a (1, in) batch: the fused kernel
-    forward_finite = Ops.forward_finite  # one reduction launch over x, then the forward
+    # forward_one and forward_finite are the interface's: a (1, in) batch through the fused kernel;
+    # one reduction launch over x, then the forward.
 
     def activation_grad(self, name: str, a: Any, upstream: Any) -> Any:
         kernel = self.kernels.get("activation_grad")

@@ -1,7 +1,7 @@
 """Numba backend: the loop kernels of :mod:`mlpkit.kernels.numba_cpu` behind :class:`Ops`.
 
-Arrays are plain NumPy arrays, so conversion and the losses are inherited from
-:class:`NumpyOps`; layers, activations and whole-network forwards run compiled loop kernels.
+Arrays are plain NumPy arrays, so conversion and the losses are the shared array code of
+:class:`~mlpkit.backends.array_ops.ArrayOps` with ``xp = numpy``; layers, activations and whole-network forwards run compiled loop kernels.
 
 Inference: every network is packed as panels for the micro-kernel variant of this CPU
 (:func:`select_isa`); up to :attr:`NumbaOps.fused_max_rows` rows go through ``forward_rows``
@@ -29,8 +29,8 @@ from ..kernels import numba_gemm as G
 from ..kernels.numba_isa import VARIANTS, Isa
 from ..kernels.numba_jit import cache_dir
 from . import row_scheduler, threads
-from .base import Layer
-from .numpy_backend import NumpyOps
+from .array_ops import ArrayOps
+from .base import Layer, Net
 
 
 ISA_ENV_VAR = "MLPKIT_NUMBA_ISA"
@@ -172,7 +172,7 @@ def _writable_alias(array: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PackedNet:
+class PackedNet(Net):
     """A network laid out for the panel kernels (see :mod:`mlpkit.kernels.numba_gemm`)."""
 
     panels: np.ndarray  # every layer as panels (numba_gemm.pack_panels), end to end
@@ -198,6 +198,7 @@ def pack(layers: Sequence[Layer], isa: Isa) -> PackedNet:
         panel_offset += panel_parts[-1].size
     batch_kernel, rows_kernel, one_kernel = _entry_points(isa)
     return PackedNet(
+        layers=tuple(layers),
         panels=np.concatenate(panel_parts),
         panel_meta=np.array(panel_rows, dtype=np.int64).reshape(-1, K.PANEL_META_COLUMNS),
         flops_per_row=2 * sum(layer.W.size for layer in layers),
@@ -209,10 +210,11 @@ def pack(layers: Sequence[Layer], isa: Isa) -> PackedNet:
     )
 
 
-class NumbaOps(NumpyOps):
+class NumbaOps(ArrayOps):
     """Compiled loop kernels (Numba ``@njit``), serial and ``nogil``; BLAS only for training's layer products."""
 
     name = "numba"
+    xp = np
     #: The panel kernel blocks rows itself (48 at a time), so chunks only amortise the per-call
     #: and thread hand-off costs (M1, batch 4096, 2 threads: 866k samples/s in 1024-row chunks,
     #: 1030k in one). Activations are per block: memory does not grow with the chunk.

@@ -1,7 +1,7 @@
 """The activation vocabulary: one record per activation, from which every other list is derived.
 
 Adding an activation: append a record here, then give it an implementation in each backend's
-table (``backends/numpy_backend.py``, ``kernels/numba_cpu.py`` ``activate_row`` and
+table (``backends/array_ops.py``, ``kernels/numba_cpu.py`` ``activate_row`` and
 ``activation_grad``, ``kernels/cupy_gpu.py`` ``mlpkit_act``/``mlpkit_act_grad``) and in
 ``tests/reference.py``. ``tests/test_activation_table.py`` fails until every one covers it.
 Names, aliases, integer codes, the initialisation family, and the ONNX, PyTorch and

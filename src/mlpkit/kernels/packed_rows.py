@@ -16,13 +16,15 @@ import numpy as np
 META_COLUMNS = 5  # w_offset, b_offset, n_in, n_out, activation_code
 
 
-def pack_rows(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], codes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(buf, meta) for layers W_l (in, out), b_l (out,), activation codes; buf has W's dtype."""
+def pack_rows(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], codes: Sequence[int],
+              xp=np) -> tuple[np.ndarray, np.ndarray]:
+    """(buf, meta) for layers W_l (in, out), b_l (out,), activation codes; buf has W's dtype and is
+    an array of the namespace ``xp`` the weights belong to (numpy, cupy); meta is a NumPy array."""
     parts, rows, offset = [], [], 0
     for W, b, code in zip(weights, biases, codes):
         n_in, n_out = W.shape
-        parts += [np.ravel(W.T, order="C"), b]
+        parts += [W.T.ravel(), b]  # ravel of the transpose: a row-major copy
         rows.append((offset, offset + n_in * n_out, n_in, n_out, code))
         offset += n_in * n_out + n_out
     meta = np.array(rows, dtype=np.int64).reshape(-1, META_COLUMNS)
-    return np.ascontiguousarray(np.concatenate(parts)), meta
+    return xp.concatenate(parts), meta
