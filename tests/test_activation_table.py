@@ -11,9 +11,10 @@ from mlpkit.kernels import activations as table
 
 
 def test_every_vocabulary_is_derived_from_the_table():
-    from mlpkit import onnx as mlpkit_onnx
+    from mlpkit.io import onnx as mlpkit_onnx
     from mlpkit.backends import ACTIVATION_ALIASES, ACTIVATIONS
-    from mlpkit.interop import from_sklearn, from_torch
+    from mlpkit.io import sklearn as from_sklearn
+    from mlpkit.io import torch as from_torch
     from mlpkit.kernels.constants import ACTIVATION_CODES
     from mlpkit.mlp.init import HE_ACTIVATIONS
 

@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from mlpkit.interop.classic_pickle import load_weights
+from mlpkit.io.classic_pickle import load_weights
 
 try:
     from numpy._core.multiarray import _reconstruct

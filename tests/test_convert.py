@@ -8,7 +8,7 @@ import pytest
 
 import mlpkit
 from mlpkit import cli
-from mlpkit.interop.classic_pickle import load_weights
+from mlpkit.io.classic_pickle import load_weights
 
 
 class Evil:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mlpkit
-from mlpkit.mlp.io import read_header
+from mlpkit.io.native import read_header
 
 
 def test_round_trip_is_bit_exact(tmp_path, backend, dtype):

@@ -104,7 +104,7 @@ def test_header_attacks_are_model_format_errors(tmp_path, text, match):
 
 
 def test_an_oversized_header_member_is_refused_unread(tmp_path):
-    from mlpkit.mlp import io as model_io
+    from mlpkit.io import native as model_io
 
     big = _npy_header((model_io.MAX_HEADER_BYTES + 1,), "|u1") + bytes(model_io.MAX_HEADER_BYTES + 1)
     with pytest.raises(mlpkit.ModelFormatError, match="header has shape"):

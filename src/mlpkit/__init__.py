@@ -24,7 +24,8 @@ from .backends import (
 from .mlp import *  # noqa: F403  (the model API: MLP, optimizers, History, gradient checks)
 from .mlp import __all__ as _MODEL_API
 from . import onnx  # noqa: F401  (mlpkit.onnx.export / load; imports the onnx package only when called)
-from .mlp.io import ModelFormatError, load, save
+from .io import ModelFormatError
+from .mlp.files import load, save
 from .mlp.plotting import plot_history
 from .pretrained import load_pretrained
 

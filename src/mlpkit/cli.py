@@ -15,6 +15,7 @@ from typing import Sequence
 from . import __version__, bench
 from .backends import available_backends
 from .backends.registry import BACKENDS, normalize
+from .mlp.files import load_any as load_any_model
 
 
 def _backend_list(text: str) -> list[str]:
@@ -279,45 +280,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             target = f"{'>=' if recipe.higher_is_better else '<'} {recipe.target}"
             print(f"{name:16} {backend:8} {score:8.4g} {target:>9} {seconds:8.1f}  {'ok' if ok else 'MISSED'}", flush=True)
     return 1 if failed and not args.quick else 0
-
-
-def _layer_arrays(arrays: dict, source: str) -> tuple[list, list]:
-    """W1, b1, W2, b2, ... in order from a dict of arrays (classic weight files)."""
-    n = 1
-    while f"W{n}" in arrays:
-        n += 1
-    expected = {f"{k}{i}" for i in range(1, n) for k in "Wb"}
-    if n == 1 or set(arrays) != expected:
-        raise ValueError(f"{source}: expected arrays W1, b1, W2, b2, ...; found {sorted(arrays)}")
-    return [arrays[f"W{i}"] for i in range(1, n)], [arrays[f"b{i}"] for i in range(1, n)]
-
-
-def load_any_model(path: str, activations: list[str] | None = None, backend=None, dtype=None):
-    """A model from a native .npz, an .onnx file, a classic .pkl weight dict or a classic .npz
-    of W1, b1, ... (the last two need ``activations``)."""
-    from . import load
-    from .mlp import MLP
-
-    if path.endswith(".onnx"):
-        from .onnx import load as load_onnx
-
-        return load_onnx(path, backend=backend, dtype=dtype)
-    if path.endswith((".pkl", ".pickle")):
-        from .interop.classic_pickle import load_weights
-
-        arrays = load_weights(path)
-    elif path.endswith(".npz"):
-        from .mlp.io import is_model_file, read_bare_arrays
-
-        if is_model_file(path) or not os.path.isfile(path):
-            return load(path, backend=backend, dtype=dtype)  # the native reader says what is wrong
-        arrays = read_bare_arrays(path)
-    else:
-        raise ValueError(f"{path}: expected a .npz, .onnx or .pkl model file")
-    if not activations:
-        raise ValueError(f"{path} holds bare weights: give --activations, one per layer (e.g. sigmoid,sigmoid,softmax)")
-    Ws, bs = _layer_arrays(arrays, path)
-    return MLP.from_arrays(Ws, bs, activations, backend=backend, dtype=dtype)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

@@ -13,6 +13,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..backends import Ops, activation_name, dtype_name, get_backend
+from ..io import sklearn as sklearn_format
+from ..io import torch as torch_format
+from ..io.arrays import ModelArrays
 from . import backprop, checks, training
 from .init import init_weight
 from .optimizers import Optimizer, get_optimizer
@@ -77,18 +80,24 @@ class MLP:
     def from_sklearn(cls, estimator: Any, *, backend: str | Ops | None = None, dtype: Any = "float64") -> "MLP":
         """From a fitted scikit-learn MLPClassifier/MLPRegressor; ``predict`` then equals its
         ``predict_proba`` (classifiers, binary included) or ``predict`` (regressors)."""
-        from ..interop.from_sklearn import convert
-
-        return convert(estimator, backend=backend, dtype=dtype)
+        return cls.from_model_arrays(sklearn_format.read(estimator), backend=backend, dtype=dtype)
 
     @classmethod
     def from_torch(cls, module: Any, activations: Sequence[str] | None = None, *,
                    backend: str | Ops | None = None, dtype: Any = None) -> "MLP":
         """From a PyTorch ``nn.Sequential`` of Linear + activations, or a state_dict plus one
         activation name per layer (Linear weights (out, in) are transposed)."""
-        from ..interop.from_torch import convert
+        return cls.from_model_arrays(torch_format.read(module, activations), backend=backend, dtype=dtype)
 
-        return convert(module, activations, backend=backend, dtype=dtype)
+    @classmethod
+    def from_model_arrays(cls, arrays: ModelArrays, *, backend: str | Ops | None = None, dtype: Any = None) -> "MLP":
+        """A model from the record every format reader returns (:mod:`mlpkit.io`): its arrays,
+        activations and a deep copy of its metadata, in ``dtype`` (default: the record's, else
+        the arrays' own)."""
+        model = cls.from_arrays(arrays.weights, arrays.biases, arrays.activations, backend=backend,
+                                dtype=dtype or arrays.dtype)
+        model.metadata = copy.deepcopy(arrays.metadata)
+        return model
 
     def _build(self, weights, biases, activations, backend, dtype) -> None:
         Ws, bs, acts, dtype = checks.network_arrays(weights, biases, activations, dtype)
@@ -283,19 +292,17 @@ class MLP:
         """A copy of this model on another backend (same dtype and parameters)."""
         return self._copy(backend, self._dtype)
 
-    def _copy(self, backend: str | Ops, dtype: Any) -> "MLP":
-        """A new model with these parameters and a deep copy of :attr:`metadata`."""
+    def to_model_arrays(self) -> ModelArrays:
+        """This model as the record every format writer takes (:mod:`mlpkit.io`): read-only host
+        views of W_i, b_i, the activations, :attr:`metadata` (not copied) and the dtype."""
         p = self.params
         n = len(self._layers)
-        model = MLP.from_arrays(
-            [p[f"W{i}"] for i in range(1, n + 1)],
-            [p[f"b{i}"] for i in range(1, n + 1)],
-            self.activations,
-            backend=backend,
-            dtype=dtype,
-        )
-        model.metadata = copy.deepcopy(self.metadata)
-        return model
+        return ModelArrays([p[f"W{i}"] for i in range(1, n + 1)], [p[f"b{i}"] for i in range(1, n + 1)],
+                           list(self.activations), self.metadata, self._dtype)
+
+    def _copy(self, backend: str | Ops, dtype: Any) -> "MLP":
+        """A new model with these parameters and a deep copy of :attr:`metadata`."""
+        return MLP.from_model_arrays(self.to_model_arrays(), backend=backend, dtype=dtype)
 
     def __repr__(self) -> str:
         sizes = "-".join(str(s) for s in self.layer_sizes)

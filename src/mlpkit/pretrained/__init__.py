@@ -18,7 +18,7 @@ PRETRAINED = ("mnist-m1",)
 def load_pretrained(name: str = "mnist-m1", backend: Any = None, dtype: Any = None):
     """A model shipped with mlpkit (see :data:`PRETRAINED`); its training details are in
     ``model.metadata``. Inputs are MNIST pixels scaled to [0, 1], flattened to 784."""
-    from ..mlp.io import load
+    from ..mlp.files import load
 
     key = name.strip().lower() if isinstance(name, str) else None
     if key not in PRETRAINED:

@@ -1,4 +1,4 @@
-"""scikit-learn ``MLPClassifier`` / ``MLPRegressor`` -> MLP (coefs_ are already (in, out)).
+"""scikit-learn ``MLPClassifier`` / ``MLPRegressor`` -> ModelArrays (coefs_ are already (in, out)).
 
 Binary classifiers have one logistic output unit, p = P(classes_[1]), and ``predict_proba``
 returns [1 - p, p]. The converted model ends instead in an exactly equivalent 2-unit softmax
@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 
 from ..kernels.activations import TABLE
+from .arrays import ModelArrays
 
 _ACTIVATIONS = {a.sklearn: a.name for a in TABLE if a.sklearn}  # scikit-learn's name -> mlpkit's
 
 
-def convert(estimator: Any, backend: Any = None, dtype: Any = "float64"):
-    from ..mlp import MLP
-
+def read(estimator: Any) -> ModelArrays:
+    """The network of a fitted estimator in float64, its class labels in the metadata."""
     kind = type(estimator).__name__
     if kind not in ("MLPClassifier", "MLPRegressor"):
         raise TypeError(f"expected a fitted sklearn MLPClassifier or MLPRegressor; received {kind}")
@@ -40,6 +40,4 @@ def convert(estimator: Any, backend: Any = None, dtype: Any = "float64"):
             biases[-1] = np.concatenate([[0.0], biases[-1]])
             acts[-1] = "softmax"
             metadata["binary_output"] = "softmax over [0, z]: columns are predict_proba's [P(classes_[0]), P(classes_[1])]"
-    model = MLP.from_arrays(weights, biases, acts, backend=backend, dtype=dtype)
-    model.metadata = metadata
-    return model
+    return ModelArrays(weights, biases, acts, metadata, "float64")

@@ -1,4 +1,4 @@
-"""PyTorch ``nn.Sequential`` of Linear layers and activations (or a state_dict) -> MLP.
+"""PyTorch ``nn.Sequential`` of Linear layers and activations (or a state_dict) -> ModelArrays.
 
 ``Linear`` stores its weight as (out, in); mlpkit's W is (in, out), so weights are transposed.
 Supported modules: Linear, ReLU, Sigmoid, Tanh, LeakyReLU(0.01), Softmax(dim=-1 or 1),
@@ -12,18 +12,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..kernels.activations import TABLE
+from .arrays import ModelArrays
 
 _PASS = ("Identity", "Dropout")
 _MODULES = {a.torch: a.name for a in TABLE if a.torch and a.torch not in _PASS}  # torch.nn class -> activation
 
 
-def convert(module: Any, activations: Sequence[str] | None = None, backend: Any = None, dtype: Any = None):
+def read(module: Any, activations: Sequence[str] | None = None) -> ModelArrays:
     """From an ``nn.Sequential`` (``activations`` None), or a state_dict of Linear weights/biases
-    in order plus one activation name per layer."""
-    from ..mlp import MLP
-
+    in order plus one activation name per layer; in the tensors' own dtype."""
     if activations is not None:
-        return _from_state_dict(module, activations, backend, dtype)
+        return _from_state_dict(module, activations)
     layers = list(module.children()) if hasattr(module, "children") else None
     if not layers:
         raise TypeError(f"expected an nn.Sequential (or a state_dict with activations=...); received {type(module).__name__}")
@@ -53,16 +52,14 @@ def convert(module: Any, activations: Sequence[str] | None = None, backend: Any 
         raise ValueError("the Sequential holds no Linear layer")
     if len(acts) < len(weights):
         acts.append("identity")
-    return MLP.from_arrays(weights, biases, acts, backend=backend, dtype=dtype)
+    return ModelArrays(weights, biases, acts)
 
 
-def _from_state_dict(state: Any, activations: Sequence[str], backend, dtype):
-    from ..mlp import MLP
-
+def _from_state_dict(state: Any, activations: Sequence[str]) -> ModelArrays:
     items = [(k, v) for k, v in state.items()]
     ws = [v for k, v in items if k.endswith("weight")]
     bs = [v for k, v in items if k.endswith("bias")]
     if len(ws) != len(bs):
         raise ValueError(f"state_dict has {len(ws)} weights but {len(bs)} biases; expected one bias per Linear")
     to_np = lambda t: t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)  # noqa: E731
-    return MLP.from_arrays([to_np(w).T for w in ws], [to_np(b) for b in bs], activations, backend=backend, dtype=dtype)
+    return ModelArrays([to_np(w).T for w in ws], [to_np(b) for b in bs], list(activations))

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._version import __version__
 from ..backends import ACTIVATION_ALIASES, ACTIVATIONS
-from .model import MLP
+from .arrays import ModelArrays, check_metadata
 
 FORMAT, VERSION = "mlpkit-mlp", 1
 
@@ -26,37 +26,24 @@ class ModelFormatError(ValueError):
     """A model file is unreadable, incomplete or inconsistent (the message says what)."""
 
 
-def check_metadata(metadata: Any) -> dict:
-    """``metadata`` if it is what a model file can hold - a JSON object (a dict with string keys)
-    of JSON values without NaN or Inf - else ValueError saying what is wrong. ``save`` and
-    ``load`` both use it, so a file that saves also loads."""
-    if not isinstance(metadata, dict):
-        raise ValueError(f"metadata must be a JSON object (a dict with string keys); received {type(metadata).__name__}")
-    try:
-        text = json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"metadata must be JSON-serialisable (no NaN or Inf); {exc}") from exc
-    if json.loads(text) != metadata:  # e.g. integer or tuple keys, tuples: JSON would change them
-        raise ValueError("metadata must survive JSON unchanged: string keys, lists rather than tuples")
-    return metadata
-
-
-def save(model: MLP, path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Write ``model`` and its metadata to ``path`` (``.npz``): ``metadata`` if given, else
-    ``model.metadata`` (checked by :func:`check_metadata`)."""
-    metadata = check_metadata(model.metadata if metadata is None else metadata)
+def write(path: str | os.PathLike, model: ModelArrays) -> None:
+    """Write ``model`` (its arrays, activations, dtype and metadata, checked by
+    :func:`~mlpkit.io.arrays.check_metadata` before anything is written) to ``path`` (``.npz``)."""
+    metadata = check_metadata(model.metadata)
+    dtype = model.dtype or np.dtype(model.weights[0].dtype).name
     header = {
         "format": FORMAT,
         "version": VERSION,
-        "layer_sizes": list(model.layer_sizes),
+        "layer_sizes": [int(model.weights[0].shape[0])] + [int(W.shape[1]) for W in model.weights],
         "activations": list(model.activations),
-        "dtype": model.dtype,
+        "dtype": dtype,
         "mlpkit_version": __version__,
         "metadata": metadata,
     }
     blob = json.dumps(header, allow_nan=False).encode()
+    params = {f"{k}{i}": a for i, pair in enumerate(zip(model.weights, model.biases), start=1) for k, a in zip("Wb", pair)}
     with open(path, "wb") as f:  # an open file: np.savez would otherwise append ".npz"
-        np.savez(f, header=np.frombuffer(blob, dtype=np.uint8), **model.params)
+        np.savez(f, header=np.frombuffer(blob, dtype=np.uint8), **params)
 
 
 #: The header is a small JSON object: a larger header member is refused before it is read.
@@ -228,17 +215,9 @@ def _check_header_fields(path, header: Any) -> tuple[list[int], str]:
     return sizes, dtype
 
 
-def load(path: str | os.PathLike, backend: Any = None, dtype: Any = None) -> MLP:
-    """The model saved at ``path``, on ``backend`` (default: the current choice), in its saved
-    dtype unless ``dtype`` is given. Its metadata is in ``model.metadata``."""
+def read(path: str | os.PathLike) -> ModelArrays:
+    """The checked arrays, activations, dtype and metadata of the model file at ``path``."""
     header, arrays = read_header(path)
     n = len(header["activations"])
-    model = MLP.from_arrays(
-        [arrays[f"W{i}"] for i in range(1, n + 1)],
-        [arrays[f"b{i}"] for i in range(1, n + 1)],
-        header["activations"],
-        backend=backend,
-        dtype=dtype or header["dtype"],
-    )
-    model.metadata = header.get("metadata", {})
-    return model
+    return ModelArrays([arrays[f"W{i}"] for i in range(1, n + 1)], [arrays[f"b{i}"] for i in range(1, n + 1)],
+                       list(header["activations"]), header.get("metadata", {}), header["dtype"])
