@@ -209,7 +209,9 @@ def test_an_explicit_batches_list_is_kept_with_train(monkeypatch):
         return []
 
     monkeypatch.setattr(bench, "run_train", fake_run_train)
-    monkeypatch.setattr(cli, "_report", lambda *a, **k: None)
+    from mlpkit.cli import cmd_bench
+
+    monkeypatch.setattr(cmd_bench, "report", lambda *a, **k: None)
     assert cli.main(["bench", "--train", "--backends", "numpy", "--batches", "32,256,4096", "--threads", "1"]) == 0
     assert seen["batches"] == [32, 256, 4096]
     assert cli.main(["bench", "--train", "--backends", "numpy", "--threads", "1"]) == 0
@@ -221,3 +223,19 @@ def test_data_dir_is_the_one_name_for_the_mnist_folder():
     for command in (["eval", "m.npz"], ["selftest", "--backend", "numpy"], ["train"], ["reproduce"]):
         assert parser.parse_args(command + ["--data-dir", "/x"]).data_dir == "/x"
     assert parser.parse_args(["eval", "m.npz", "--mnist", "/y"]).data_dir == "/y"  # the old name still works
+
+
+def test_help_lists_every_command_with_its_summary_and_every_option_has_help(capsys):
+    import argparse
+    import importlib
+
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in cli.COMMANDS:
+        module = importlib.import_module(f"mlpkit.cli.cmd_{name}")
+        assert module.NAME == name and " ".join(module.SUMMARY.split()) in text
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [(name, action.dest) for name, parser in sub.choices.items() for action in parser._actions
+               if not isinstance(action, argparse._HelpAction) and not action.help]
+    assert missing == [], f"options without help text: {missing}"

@@ -1,0 +1,59 @@
+"""``mlpkit eval``: accuracy and confusion matrix of a model on the MNIST test set."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .options import add_data_dir, add_model_file
+
+NAME = "eval"
+SUMMARY = "accuracy and confusion matrix on the MNIST test set"
+EPILOG = "example:\n  mlpkit eval m1.npz --data-dir ~/mnist --png confusion.png"
+COMPILES = True
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="mlpkit .npz, .onnx, or bare weights with --activations")
+    add_data_dir(p)
+    p.add_argument("--png", help="also draw the confusion matrix (needs matplotlib)")
+    add_model_file(p)
+
+
+def confusion_matrix(labels, predicted, n_classes: int):
+    """(n_classes, n_classes) int64 counts: row = true label, column = predicted."""
+    import numpy as np
+
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (labels, predicted), 1)
+    return m
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..datasets import load_mnist
+    from ..mlp.files import load_any
+
+    model = load_any(args.model, args.activations, backend=args.backend)
+    _, (x, t) = load_mnist(args.data_dir)
+    predicted = model.predict_classes(x)
+    matrix = confusion_matrix(t, predicted, model.layer_sizes[-1])
+    print(f"{model}\naccuracy on the MNIST test set: {np.mean(predicted == t):.4f} ({int(np.sum(predicted == t))} of {len(t)})")
+    print("confusion matrix (rows: true label, columns: predicted)")
+    print("      " + "".join(f"{j:>6}" for j in range(matrix.shape[1])))
+    for i, row in enumerate(matrix):
+        print(f"{i:>6}" + "".join(f"{v:>6}" for v in row))
+    if args.png:
+        from ..mlp.plotting import figure
+
+        fig = figure("--png", figsize=(6, 5))
+        ax = fig.subplots()
+        im = ax.imshow(matrix, cmap="Blues")
+        ax.set(xlabel="predicted", ylabel="true", title=f"accuracy {np.mean(predicted == t):.4f}",
+               xticks=range(matrix.shape[1]), yticks=range(matrix.shape[0]))
+        fig.colorbar(im, ax=ax)
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=110)
+        print(f"wrote {args.png}", file=sys.stderr)
+    return 0

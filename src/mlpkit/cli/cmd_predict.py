@@ -1,0 +1,84 @@
+"""``mlpkit predict``: a model over the rows of a file, chunk by chunk, into .npy or .csv."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .options import add_model_file, progress
+
+NAME = "predict"
+SUMMARY = "run a model over .npy/.npz/.csv/MNIST .gz rows, write .npy or .csv"
+EPILOG = ("example:\n  mlpkit predict m1.npz t10k-images-idx3-ubyte.gz -o probs.npy\n"
+          "  mlpkit predict m1.npz rows.csv -o classes.csv --classes")
+COMPILES = True
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="mlpkit .npz, .onnx, or bare weights with --activations")
+    p.add_argument("input", help=".npy (memory-mapped), .npz, .csv or MNIST IDX .gz images (scaled to [0, 1])")
+    p.add_argument("-o", "--output", required=True, help=".npy or .csv")
+    p.add_argument("--classes", action="store_true", help="write the argmax class instead of the outputs")
+    p.add_argument("--batch-size", type=int, default=8192, help="rows per chunk (memory stays flat; default 8192)")
+    p.add_argument("--key", help=".npz input: which array")
+    p.add_argument("--skip-rows", type=int, default=0, help=".csv input: header lines to skip (default 0)")
+    add_model_file(p)
+
+
+def open_input(path: str, key: str | None, skip_rows: int):
+    """A 2-D array-like of rows to predict: .npy (memory-mapped), .npz, .csv, or MNIST IDX .gz
+    images (flattened, scaled to [0, 1] like load_mnist)."""
+    import numpy as np
+
+    if path.endswith(".npy"):
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as d:
+            if key is None and len(d.files) != 1:
+                raise ValueError(f"{path} holds {d.files}: choose one with --key")
+            return d[key or d.files[0]]
+    if path.endswith(".csv"):
+        return np.loadtxt(path, delimiter=",", skiprows=skip_rows, ndmin=2)
+    if path.endswith(".gz"):
+        from ..datasets import read_idx
+
+        images = read_idx(path)
+        if images.ndim != 3:
+            raise ValueError(f"{path} is an IDX file of shape {images.shape}, not images")
+        return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+    raise ValueError(f"{path}: the input must be .npy, .npz, .csv or an MNIST IDX .gz file")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..mlp.files import load_any
+
+    model = load_any(args.model, args.activations, backend=args.backend)
+    x = open_input(args.input, args.key, args.skip_rows)
+    if x.ndim != 2:
+        raise ValueError(f"{args.input}: expected rows of features (2-D); received shape {x.shape}")
+    n, width = len(x), (1 if args.classes else model.layer_sizes[-1])
+    if args.output.endswith(".npy"):
+        shape = (n,) if args.classes else (n, width)
+        out = np.lib.format.open_memmap(args.output, mode="w+", dtype=np.int64 if args.classes else model.dtype, shape=shape)
+        sink = lambda i, y: out.__setitem__(slice(i, i + len(y)), y)  # noqa: E731
+    elif args.output.endswith(".csv"):
+        handle = open(args.output, "w")
+        sink = lambda i, y: np.savetxt(handle, y.reshape(len(y), -1), delimiter=",", fmt="%d" if args.classes else "%.9g")  # noqa: E731
+    else:
+        raise ValueError(f"{args.output}: the output must end in .npy or .csv")
+    try:
+        for i in range(0, n, args.batch_size):
+            chunk = np.asarray(x[i : i + args.batch_size])
+            y = model.predict_classes(chunk) if args.classes else model.predict(chunk)
+            sink(i, y)
+            progress(f"predict: {min(i + args.batch_size, n)}/{n} rows")
+    finally:
+        progress("")
+        if args.output.endswith(".csv"):
+            handle.close()
+        else:
+            out.flush()
+    print(f"wrote {args.output}: {n} rows", file=sys.stderr)
+    return 0

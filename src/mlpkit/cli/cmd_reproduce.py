@@ -1,0 +1,49 @@
+"""``mlpkit reproduce``: the reference training recipes on every backend, each against its target."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..backends import available_backends
+from ..backends.registry import BACKENDS
+from .options import add_backends, add_data_dir, name_list
+
+NAME = "reproduce"
+SUMMARY = "run the reference training recipes on every backend and check their targets"
+EPILOG = "example:\n  mlpkit reproduce --recipes keras-reference,regression --backends numba"
+COMPILES = True
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--recipes", type=name_list,
+                   help="comma-separated (default: all): keras-reference, mlpkit-best, two-layer-net, larger, regression")
+    add_backends(p)
+    add_data_dir(p)
+    p.add_argument("--quick", action="store_true", help="short runs on a subset (scores below the targets; smoke only)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import recipes
+
+    names = args.recipes or list(recipes.RECIPES)
+    for name in names:
+        if name not in recipes.RECIPES:
+            raise ValueError(f"recipe must be one of {list(recipes.RECIPES)}; received {name!r}")
+    reasons = available_backends()
+    backends = args.backends or [b for b in BACKENDS if reasons[b] is None]
+    mnist = None
+    if any(n != "regression" for n in names):
+        from ..datasets import load_mnist
+
+        mnist = load_mnist(args.data_dir)
+    failed = 0
+    print(f"{'recipe':16} {'backend':8} {'score':>8} {'target':>9} {'seconds':>8}  result")
+    for name in names:
+        recipe = recipes.RECIPES[name]
+        for backend in backends:
+            score, seconds = recipes.run(name, backend, mnist, args.quick)
+            ok = score >= recipe.target if recipe.higher_is_better else score < recipe.target
+            failed += not ok
+            target = f"{'>=' if recipe.higher_is_better else '<'} {recipe.target}"
+            print(f"{name:16} {backend:8} {score:8.4g} {target:>9} {seconds:8.1f}  {'ok' if ok else 'MISSED'}", flush=True)
+    return 1 if failed and not args.quick else 0

@@ -1,0 +1,70 @@
+"""What several commands share: argument types, the options defined once (one name each), and
+the progress line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..backends.registry import normalize
+
+DTYPES = ["float32", "float64"]
+
+
+def backend_list(text: str) -> list[str]:
+    """'numpy,numba' -> canonical backend names ('auto' refused: a list names backends)."""
+    names = [normalize(part) for part in text.split(",") if part.strip()]
+    if "auto" in names:
+        raise argparse.ArgumentTypeError("name backends explicitly (numpy, numba, cupy)")
+    return names
+
+
+def name_list(text: str) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c'] (names are checked where they are used)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def int_list(text: str) -> list[int]:
+    """'32,256' -> [32, 256]; positive integers only."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers; received {text!r}")
+    return values
+
+
+def add_data_dir(p: argparse.ArgumentParser, downloads: bool = True) -> None:
+    """``--data-dir`` (old name ``--mnist``): the folder of the four MNIST .gz files."""
+    where = "$MLPKIT_DATA, else download to the cache" if downloads else "$MLPKIT_DATA or the cache; never downloads"
+    p.add_argument("--data-dir", "--mnist", dest="data_dir", default=None,
+                   help=f"directory of the MNIST .gz files (default: {where}); --mnist is the old name")
+
+
+def add_backend(p: argparse.ArgumentParser, required: bool = False) -> None:
+    """``--backend``: one backend by name."""
+    p.add_argument("--backend", required=required,
+                   help="numpy, numba or cupy" + ("" if required else " (default: MLPKIT_BACKEND or auto)"))
+
+
+def add_backends(p: argparse.ArgumentParser) -> None:
+    """``--backends``: a comma-separated list of backends."""
+    p.add_argument("--backends", type=backend_list, help="comma-separated (default: every available one)")
+
+
+def add_model_file(p: argparse.ArgumentParser, backend: bool = True) -> None:
+    """Options of every command that reads a model file (see :func:`mlpkit.mlp.files.load_any`)."""
+    p.add_argument("--activations", type=name_list,
+                   help="one per layer, for bare weight files (.pkl, or .npz of W1, b1, ...)")
+    if backend:
+        add_backend(p)
+
+
+def progress(message: str) -> None:
+    """One updating line on a terminal; plain lines for a log (only the messages that matter)."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\x1b[K{message}")
+        sys.stderr.flush()
+    elif message and ("repeat 1/" in message or "skipped" in message or "ceiling" in message):
+        print(message, file=sys.stderr)
