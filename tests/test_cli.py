@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mlpkit
@@ -239,3 +240,44 @@ def test_help_lists_every_command_with_its_summary_and_every_option_has_help(cap
     missing = [(name, action.dest) for name, parser in sub.choices.items() for action in parser._actions
                if not isinstance(action, argparse._HelpAction) and not action.help]
     assert missing == [], f"options without help text: {missing}"
+
+
+def test_a_failed_predict_leaves_no_partial_output_and_keeps_an_old_one(tmp_path, capsys):
+    model = mlpkit.MLP([3, 2], seed=0, backend="numpy")
+    mlpkit.save(model, tmp_path / "m.npz")
+    x = np.ones((20, 3))
+    x[15, 1] = np.nan  # the second chunk fails
+    np.save(tmp_path / "x.npy", x)
+    for name in ("y.npy", "y.csv"):
+        assert cli.main(["predict", str(tmp_path / "m.npz"), str(tmp_path / "x.npy"), "-o", str(tmp_path / name),
+                         "--batch-size", "10"]) == 2
+        assert "NaN or Inf" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "x.npy"], "no output, no temporary file"
+    (tmp_path / "y.npy").write_bytes(b"old")
+    assert cli.main(["predict", str(tmp_path / "m.npz"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy")]) == 2
+    assert (tmp_path / "y.npy").read_bytes() == b"old"
+    np.save(tmp_path / "x.npy", np.ones((20, 3)))
+    assert cli.main(["predict", str(tmp_path / "m.npz"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npy"),
+                     "--backend", "numpy"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), model.predict(np.ones((20, 3))))
+
+
+def test_an_unknown_backend_lists_the_valid_names(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", "--backends", "numbaa"])
+    assert exit_info.value.code == 2
+    assert "expected comma-separated backend names from ['numpy', 'numba', 'cupy']; received 'numbaa'" in capsys.readouterr().err
+
+
+def test_data_command_verifies_the_files_and_refuses_a_typo(tmp_path, capsys):
+    from conftest import MNIST_DIR
+
+    if not MNIST_DIR.is_dir():
+        pytest.skip(f"MNIST files not found at {MNIST_DIR}")
+    assert cli.main(["data", "--data-dir", str(MNIST_DIR), "--no-download"]) == 0
+    out = capsys.readouterr().out
+    assert f"MNIST folder: {MNIST_DIR} (named)" in out and out.count(" ok (sha256 ") == 4
+    assert cli.main(["data", "--data-dir", str(tmp_path / "typo")]) == 2
+    err = capsys.readouterr().err
+    assert "typo (path) is not a folder. To fix: put the four MNIST files" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "typo").exists()

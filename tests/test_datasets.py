@@ -81,6 +81,29 @@ def test_download_verifies_and_skips_bad_mirrors(tmp_path, mirror, monkeypatch):
 def test_offline_download_fails_clearly(tmp_path, mirror, monkeypatch):
     url, _ = mirror  # serves nothing: every file is a 404
     monkeypatch.setattr(datasets, "MIRRORS", [url, "http://127.0.0.1:9/"])
-    with pytest.raises(DatasetError, match=r"could not download .* \(offline\?\)[\s\S]*pass path=\.\.\. or set MLPKIT_DATA"):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"could not download .* \(offline\?\)\. To fix: put the four MNIST files .*"
+                                           r"--data-dir DIR, or path=DIR\), or set MLPKIT_DATA=DIR") as info:
         load_mnist(tmp_path / "empty")
+    assert "\n" not in str(info.value), "one line: the CLI shows the first line only"
     assert not list((tmp_path / "empty").glob("*")), "no partial file is left behind"
+
+
+def test_a_named_folder_that_does_not_exist_is_an_error_and_is_not_created(tmp_path, monkeypatch):
+    with pytest.raises(DatasetError, match=r"typo \(path\) is not a folder\. To fix: put the four MNIST files"):
+        load_mnist(tmp_path / "typo")
+    monkeypatch.setenv("MLPKIT_DATA", str(tmp_path / "typo2"))
+    with pytest.raises(DatasetError, match=r"typo2 \(MLPKIT_DATA\) is not a folder"):
+        load_mnist()
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "typo2").exists()
+
+
+def test_one_split_reads_only_its_two_files(tmp_path):
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / name).write_bytes((MNIST_DIR / name).read_bytes())
+    x, t = datasets.load_mnist_split("test", tmp_path, download=False)
+    assert x.shape == (10000, 784) and t[:3].tolist() == [7, 2, 1]
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte.gz not found"):
+        datasets.load_mnist_split("train", tmp_path, download=False)
+    with pytest.raises(ValueError, match=r"split must be one of \['train', 'test'\]"):
+        datasets.load_mnist_split("t10k", tmp_path)

@@ -271,3 +271,25 @@ def test_fit_checks_everything_before_the_first_step(kwargs, error, match):
     with pytest.raises(error, match=match):
         model.fit(x, t, epochs=2, batch_size=16, verbose=False, **kwargs, **extra)
     np.testing.assert_array_equal(model.params["W1"], before)  # not one step was taken
+
+
+def test_keras_conventions_summary_count_params_history_and_validation_split(rng, capsys):
+    model = mlpkit.MLP([6, 5, 3], activation="relu", backend="numpy", dtype="float64", seed=0)
+    assert model.count_params() == 6 * 5 + 5 + 5 * 3 + 3 == model.params["W1"].size + 5 + 18
+    text = model.summary()
+    assert text in capsys.readouterr().out  # printed, and returned
+    assert "dense_1  6 -> 5" in text and "parameters: 53 (float64)" in text and "dense_2" in text
+    assert model.summary(print_fn=None) == text and capsys.readouterr().out == ""
+    x, t = rng.random((50, 6)), rng.integers(0, 3, 50)
+    history = model.fit(x, t, epochs=2, batch_size=8, verbose=False, validation_split=0.2, seed=1)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert all(len(v) == 2 for v in history.history.values())
+    # the held-out rows are the last 10, as Keras takes them: the same as passing them explicitly
+    twin = mlpkit.MLP([6, 5, 3], activation="relu", backend="numpy", dtype="float64", seed=0)
+    explicit = twin.fit(x[:40], t[:40], epochs=2, batch_size=8, verbose=False, validation_data=(x[40:], t[40:]), seed=1)
+    assert history.val_loss == explicit.val_loss and history.loss == explicit.loss
+    for bad, message in [(1.0, "between 0 and 1"), (0.99, "both need at least one"), ("0.2", "between 0 and 1")]:
+        with pytest.raises(ValueError, match=message):
+            model.fit(x, t, epochs=1, verbose=False, validation_split=bad)
+    with pytest.raises(ValueError, match="not both"):
+        model.fit(x, t, epochs=1, verbose=False, validation_split=0.2, validation_data=(x, t))

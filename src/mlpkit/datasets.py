@@ -81,10 +81,12 @@ def _download(name: str, dest: Path, timeout: float) -> None:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    raise DatasetError(
-        f"could not download {name} (offline?). Tried:\n  " + "\n  ".join(errors)
-        + f"\nPut the four MNIST .gz files in a directory and pass path=... or set {ENV_VAR}."
-    )
+    raise DatasetError(f"could not download {name} (offline?). {OFFLINE_FIX} Tried: " + "; ".join(errors))
+
+
+#: What to do without a network, in one line (every message about a missing file ends with it).
+OFFLINE_FIX = (f"To fix: put the four MNIST files ({', '.join(MNIST_FILES)}) in one folder and pass it "
+               f"(--data-dir DIR, or path=DIR), or set {ENV_VAR}=DIR; 'mlpkit data --data-dir DIR' checks them.")
 
 
 #: gzip's deflate cannot expand more than ~1032:1: an IDX header declaring more is refused unread
@@ -132,16 +134,38 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(dims)
 
 
-def mnist_files(path: str | os.PathLike | None = None, download: bool = True, timeout: float = 60.0) -> dict[str, Path]:
-    """Locate (and if needed download) the four MNIST files; each is checksum-verified."""
+SPLITS = {"train": "train", "test": "t10k"}  # split name -> file prefix
+
+
+def data_dir(path: str | os.PathLike | None = None) -> tuple[Path, bool]:
+    """(the folder MNIST is read from, whether the user named it): ``path``, else ``MLPKIT_DATA``,
+    else :func:`cache_dir`. A named folder must exist (a mistyped name is an error, never a new
+    empty folder)."""
     explicit = path or os.environ.get(ENV_VAR) or None
-    root = Path(explicit).expanduser() if explicit else cache_dir()
+    if not explicit:
+        return cache_dir(), False
+    root = Path(explicit).expanduser()
+    if not root.is_dir():
+        source = "path" if path else ENV_VAR
+        raise DatasetError(f"{root} ({source}) is not a folder. {OFFLINE_FIX}")
+    return root, True
+
+
+def mnist_files(path: str | os.PathLike | None = None, download: bool = True, timeout: float = 60.0,
+                splits: tuple[str, ...] = ("train", "test")) -> dict[str, Path]:
+    """Locate (and if needed download) the MNIST files of ``splits`` ("train", "test"); each is
+    checksum-verified. Files missing from the folder (:func:`data_dir`) are downloaded into it
+    when ``download``."""
+    root, _ = data_dir(path)
     found = {}
+    wanted = tuple(SPLITS[s] for s in splits)
     for name, digest in MNIST_FILES.items():
+        if not name.startswith(wanted):
+            continue
         file = root / name
         if not file.exists():
             if not download:
-                raise DatasetError(f"{file} not found (download=False); expected the four files {list(MNIST_FILES)}")
+                raise DatasetError(f"{file} not found (downloads are off). {OFFLINE_FIX}")
             _download(name, file, timeout)
         _verify(file, digest)
         found[name] = file
@@ -162,16 +186,27 @@ def load_mnist(
     t: int64 labels (n,), or float32 one-hot (n, 10) if ``one_hot``. n = 60000 train, 10000 test.
     """
     files = mnist_files(path, download)
-    parts = []
-    for split in ("train", "t10k"):
-        x = read_idx(files[f"{split}-images-idx3-ubyte.gz"])
-        t = read_idx(files[f"{split}-labels-idx1-ubyte.gz"]).astype(np.int64)
-        if len(x) != len(t):
-            raise DatasetError(f"{split}: {len(x)} images but {len(t)} labels")
-        x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, 28, 28)
-        if normalize:
-            x = x.astype(np.float32) / np.float32(255)
-        if one_hot:
-            t = np.eye(10, dtype=np.float32)[t]
-        parts.append((x, t))
-    return parts[0], parts[1]
+    return tuple(_split(files, split, normalize, flatten, one_hot) for split in ("train", "test"))
+
+
+def load_mnist_split(split: str, path: str | os.PathLike | None = None, normalize: bool = True, flatten: bool = True,
+                     one_hot: bool = False, *, download: bool = True):
+    """``(x, t)`` of one split, "train" (60000 rows) or "test" (10000), reading only its two
+    files; as :func:`load_mnist` otherwise."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}; received {split!r}")
+    return _split(mnist_files(path, download, splits=(split,)), split, normalize, flatten, one_hot)
+
+
+def _split(files: dict[str, Path], split: str, normalize: bool, flatten: bool, one_hot: bool):
+    prefix = SPLITS[split]
+    x = read_idx(files[f"{prefix}-images-idx3-ubyte.gz"])
+    t = read_idx(files[f"{prefix}-labels-idx1-ubyte.gz"]).astype(np.int64)
+    if len(x) != len(t):
+        raise DatasetError(f"{prefix}: {len(x)} images but {len(t)} labels")
+    x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, 28, 28)
+    if normalize:
+        x = x.astype(np.float32) / np.float32(255)
+    if one_hot:
+        t = np.eye(10, dtype=np.float32)[t]
+    return x, t

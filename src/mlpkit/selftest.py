@@ -44,9 +44,9 @@ def checks(backend: str, mnist_dir: str | None = None) -> list[tuple[str, bool, 
     err = float(np.max(np.abs(np.subtract(got_loss, ref_loss)) / np.abs(ref_loss)))
     out.append(("training trajectory vs numpy, float64, 16 steps", err < 1e-9, f"max relative difference {err:.1e}"))
     try:
-        from .datasets import load_mnist
+        from .datasets import load_mnist_split
 
-        _, (xt, tt) = load_mnist(mnist_dir, download=False)
+        xt, tt = load_mnist_split("test", mnist_dir, download=False)
     except OSError as exc:
         out.append(("built-in model on MNIST", True, f"skipped: {str(exc).splitlines()[0]}"))
     else:

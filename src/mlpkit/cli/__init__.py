@@ -18,7 +18,7 @@ from typing import Sequence
 from .. import __version__
 
 #: the commands, in the order ``mlpkit --help`` lists them
-COMMANDS = ("bench", "train", "reproduce", "convert", "predict", "eval", "selftest", "warmup", "info")
+COMMANDS = ("bench", "train", "reproduce", "convert", "predict", "eval", "data", "selftest", "warmup", "info")
 
 
 def _modules():

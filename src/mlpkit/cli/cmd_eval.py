@@ -32,11 +32,11 @@ def confusion_matrix(labels, predicted, n_classes: int):
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..datasets import load_mnist
+    from ..datasets import load_mnist_split
     from ..mlp.files import load_any
 
     model = load_any(args.model, args.activations, backend=args.backend)
-    _, (x, t) = load_mnist(args.data_dir)
+    x, t = load_mnist_split("test", args.data_dir)  # the test files only
     predicted = model.predict_classes(x)
     matrix = confusion_matrix(t, predicted, model.layer_sizes[-1])
     print(f"{model}\naccuracy on the MNIST test set: {np.mean(predicted == t):.4f} ({int(np.sum(predicted == t))} of {len(t)})")

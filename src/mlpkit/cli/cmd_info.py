@@ -39,16 +39,9 @@ def cpu_description() -> str:
 
 
 def model_summary(model) -> str:
-    """The architecture, parameter count, FLOPs per sample and metadata of ``model``, as text."""
-    sizes = model.layer_sizes
-    params = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
-    flops = 2 * sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
-    lines = [repr(model), f"layers: {len(sizes) - 1}, parameters: {params:,}, FLOPs per sample (2 x multiply-adds): {flops:,}"]
-    for k, (i, o, a) in enumerate(zip(sizes[:-1], sizes[1:], model.activations), start=1):
-        lines.append(f"  layer {k}: {i} -> {o} {a}")
-    if model.metadata:
-        lines.append(f"metadata: {json.dumps(model.metadata)[:500]}")
-    return "\n".join(lines)
+    """``model.summary()`` and the metadata itself (500 characters of its JSON at most)."""
+    text = model.summary(print_fn=None)
+    return text + (f"\nmetadata: {json.dumps(model.metadata)[:500]}" if model.metadata else "")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 
 from .options import add_model_file, progress
 
@@ -59,26 +61,37 @@ def run(args: argparse.Namespace) -> int:
     if x.ndim != 2:
         raise ValueError(f"{args.input}: expected rows of features (2-D); received shape {x.shape}")
     n, width = len(x), (1 if args.classes else model.layer_sizes[-1])
-    if args.output.endswith(".npy"):
-        shape = (n,) if args.classes else (n, width)
-        out = np.lib.format.open_memmap(args.output, mode="w+", dtype=np.int64 if args.classes else model.dtype, shape=shape)
-        sink = lambda i, y: out.__setitem__(slice(i, i + len(y)), y)  # noqa: E731
-    elif args.output.endswith(".csv"):
-        handle = open(args.output, "w")
-        sink = lambda i, y: np.savetxt(handle, y.reshape(len(y), -1), delimiter=",", fmt="%d" if args.classes else "%.9g")  # noqa: E731
-    else:
+    if not args.output.endswith((".npy", ".csv")):
         raise ValueError(f"{args.output}: the output must end in .npy or .csv")
+    # written under a temporary name beside the output and renamed at the end: a failure half-way
+    # (a NaN row, Ctrl-C, a full disk) leaves no partial file, and an existing output is kept
+    folder = os.path.dirname(os.path.abspath(args.output))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(args.output)}.", suffix=".part")
+    os.close(fd)
     try:
-        for i in range(0, n, args.batch_size):
-            chunk = np.asarray(x[i : i + args.batch_size])
-            y = model.predict_classes(chunk) if args.classes else model.predict(chunk)
-            sink(i, y)
-            progress(f"predict: {min(i + args.batch_size, n)}/{n} rows")
-    finally:
-        progress("")
-        if args.output.endswith(".csv"):
-            handle.close()
+        if args.output.endswith(".npy"):
+            shape = (n,) if args.classes else (n, width)
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int64 if args.classes else model.dtype, shape=shape)
+            sink = lambda i, y: out.__setitem__(slice(i, i + len(y)), y)  # noqa: E731
+            finish = out.flush
         else:
-            out.flush()
+            handle = open(tmp, "w")
+            sink = lambda i, y: np.savetxt(handle, y.reshape(len(y), -1), delimiter=",", fmt="%d" if args.classes else "%.9g")  # noqa: E731
+            finish = handle.close
+        try:
+            for i in range(0, n, args.batch_size):
+                chunk = np.asarray(x[i : i + args.batch_size])
+                y = model.predict_classes(chunk) if args.classes else model.predict(chunk)
+                sink(i, y)
+                progress(f"predict: {min(i + args.batch_size, n)}/{n} rows")
+        finally:
+            progress("")
+            finish()
+            if args.output.endswith(".npy"):
+                del out  # close the memory map before the rename
+        os.replace(tmp, args.output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     print(f"wrote {args.output}: {n} rows", file=sys.stderr)
     return 0

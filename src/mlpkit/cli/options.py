@@ -6,16 +6,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..backends.registry import normalize
+from ..backends.registry import CHOICES, normalize
 
 DTYPES = ["float32", "float64"]
 
 
 def backend_list(text: str) -> list[str]:
     """'numpy,numba' -> canonical backend names ('auto' refused: a list names backends)."""
-    names = [normalize(part) for part in text.split(",") if part.strip()]
-    if "auto" in names:
-        raise argparse.ArgumentTypeError("name backends explicitly (numpy, numba, cupy)")
+    try:
+        names = [normalize(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        names = None
+    if not names or "auto" in names:
+        valid = [c for c in CHOICES if c != "auto"]
+        raise argparse.ArgumentTypeError(f"expected comma-separated backend names from {valid}; received {text!r}")
     return names
 
 

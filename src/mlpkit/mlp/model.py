@@ -224,6 +224,7 @@ class MLP:
         schedule: str | Callable[[int], float] | None = None,
         weight_decay: float = 0.0,
         early_stopping: int | None = None,
+        validation_split: float = 0.0,
     ) -> History:
         """Train with mini-batch backprop; returns the per-epoch :class:`History`.
 
@@ -237,8 +238,11 @@ class MLP:
         ``seed`` makes the shuffling reproducible. If ``fit`` raises half-way (a diverging
         loss, a callback's exception, KeyboardInterrupt), the model keeps the parameters of the
         last completed epoch (those before ``fit`` if none completed), and ``predict``,
-        ``params`` and ``save`` all see them.
+        ``params`` and ``save`` all see them. ``validation_split=f`` (0 < f < 1) holds out the
+        last f of the rows (before any shuffling, as Keras does) as ``validation_data``.
         """
+        if validation_split:
+            x, t, validation_data = _split_off(x, t, validation_split, validation_data)
         opt = get_optimizer(optimizer, lr, schedule)
         return training.run(
             self._store, x, t, epochs=epochs, batch_size=batch_size, optimizer=opt, loss=training.fit_loss(loss),
@@ -284,6 +288,30 @@ class MLP:
                 out[key] = view
         return out
 
+    def count_params(self) -> int:
+        """Number of trainable parameters: sum of in * out + out over the layers (Keras' name)."""
+        return self._store.n_params
+
+    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
+        """A table of the layers (sizes, activation, parameters), the totals, the FLOPs per sample
+        and the metadata keys, as Keras' ``summary()``; printed through ``print_fn`` (None: not
+        printed) and returned."""
+        sizes = self.layer_sizes
+        rows = [("layer", "in -> out", "activation", "params")]
+        for k, (i, o, a) in enumerate(zip(sizes[:-1], sizes[1:], self.activations), start=1):
+            rows.append((f"dense_{k}", f"{i} -> {o}", a, f"{i * o + o:,}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        line = lambda r: "  ".join(f"{v:<{w}}" if c < 3 else f"{v:>{w}}" for c, (v, w) in enumerate(zip(r, widths)))  # noqa: E731
+        rule = "-" * len(line(rows[0]))
+        flops = 2 * sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
+        text = "\n".join([repr(self), rule, line(rows[0]), rule, *map(line, rows[1:]), rule,
+                          f"layers: {len(sizes) - 1}, parameters: {self.count_params():,} ({self._dtype}), "
+                          f"FLOPs per sample (2 x multiply-adds): {flops:,}"]
+                         + ([f"metadata keys: {', '.join(sorted(self.metadata))}"] if self.metadata else []))
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
     def astype(self, dtype: Any) -> "MLP":
         """A copy of this model in another dtype (same backend)."""
         return self._copy(self._ops, dtype)
@@ -310,3 +338,21 @@ class MLP:
             f"MLP({sizes}, activations=[{', '.join(self.activations)}], "
             f"dtype={self._dtype}, backend={self.backend})"
         )
+
+
+def _split_off(x: Any, t: Any, fraction: Any, validation_data: Any) -> tuple[Any, Any, tuple[Any, Any]]:
+    """(x, t) without their last ``fraction`` of rows, and those rows as validation data."""
+    if validation_data is not None:
+        raise ValueError("give validation_data or validation_split, not both")
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
+        raise ValueError(f"validation_split must be a number between 0 and 1 (exclusive); received {fraction!r}")
+    n = len(x)
+    cut = int(n * (1 - fraction))
+    if cut < 1 or cut >= n:
+        raise ValueError(f"validation_split={fraction} of {n} rows leaves {cut} for training and {n - cut} for "
+                         "validation; both need at least one")
+
+    def rows(a, start, stop):
+        return a.iloc[start:stop] if hasattr(a, "iloc") else np.asarray(a)[start:stop]
+
+    return rows(x, 0, cut), rows(t, 0, cut), (rows(x, cut, n), rows(t, cut, n))

@@ -33,6 +33,12 @@ class History:
     def epochs(self) -> int:
         return len(self.loss)
 
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """The per-epoch lists that were recorded, by name, as Keras' ``History.history``: loss,
+        accuracy (classifiers), val_loss and val_accuracy (with validation data), lr."""
+        return {k: getattr(self, k) for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr") if getattr(self, k)}
+
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
