@@ -56,3 +56,10 @@ def test_the_stand_in_refuses_numpy_functions_and_names_cupy_lacks():
     assert isinstance(ops.xp.where(x > 0, x, 0), DeviceArray)
     with pytest.raises(AttributeError):
         ops.xp.einsum  # not offered: code that needs it must be added to the stand-in deliberately
+
+
+def test_every_loss_name_has_its_formula_and_gradient():
+    from mlpkit.mlp.training import FIT_LOSSES
+
+    assert set(array_ops.LOSSES) == set(array_ops.LOSS_GRADS) == set(base.LOSSES)
+    assert set(FIT_LOSSES) <= set(base.LOSSES) and set(base.LOSS_ALIASES.values()) <= set(base.LOSSES)
