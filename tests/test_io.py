@@ -100,3 +100,14 @@ def test_pretrained_model_scores_on_mnist(backend, mnist_test):
 def test_unknown_pretrained_name():
     with pytest.raises(ValueError, match=r"pretrained model must be one of \['mnist-m1'\]; received 'mnist-m9'"):
         mlpkit.load_pretrained("mnist-m9")
+
+
+def test_fortran_order_members_are_read_in_their_order(tmp_path):
+    """The classic sample_weight.npz stores its weights in Fortran order."""
+    from mlpkit.io.native import read_bare_arrays
+
+    W = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))
+    np.savez(tmp_path / "w.npz", W1=W, b1=np.zeros(4, np.float32))
+    arrays = read_bare_arrays(tmp_path / "w.npz")
+    np.testing.assert_array_equal(arrays["W1"], W)
+    assert arrays["W1"].flags.c_contiguous

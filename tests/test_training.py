@@ -293,3 +293,29 @@ def test_keras_conventions_summary_count_params_history_and_validation_split(rng
             model.fit(x, t, epochs=1, verbose=False, validation_split=bad)
     with pytest.raises(ValueError, match="not both"):
         model.fit(x, t, epochs=1, verbose=False, validation_split=0.2, validation_data=(x, t))
+
+
+def test_progress_shows_running_means_and_an_eta_then_one_line_per_epoch(monkeypatch):
+    import io
+
+    from mlpkit.mlp import training
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    progress = training.Progress(True, epochs=2, steps=4, stream=out)
+    progress.interval = 0.0  # refresh at every step
+    progress.start(1)
+    for i, (loss, acc) in enumerate([(0.9, 0.25), (0.7, 0.5), (0.6, 0.5), (0.5, 0.75)]):
+        progress.batch(loss, acc)
+    text = out.getvalue()
+    assert "epoch 1/2" in text and "loss 0.5000, accuracy 0.7500" in text  # the running means, not the last batch's
+    assert "4/4" in text and "<" in text  # tqdm's count and ETA
+    progress.epoch(1, {"loss": 0.5, "accuracy": 0.75, "lr": 1e-3, "time": 0.1})
+    assert out.getvalue().rstrip().endswith("epoch 1/2  loss 0.5000  accuracy 0.7500  lr 1.00e-03  0.1s")
+    quiet = io.StringIO()
+    silent = training.Progress(False, epochs=1, steps=2, stream=quiet)
+    silent.start(1), silent.batch(1.0, 0.0), silent.epoch(1, {"loss": 1.0, "lr": 1e-3, "time": 0.0})
+    assert quiet.getvalue() == ""

@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 
-from .options import add_model_file, progress
+from .options import add_model_file, add_quiet, progress_bar
 
 NAME = "predict"
 SUMMARY = "run a model over .npy/.npz/.csv/MNIST .gz rows, write .npy or .csv"
@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", help=".npz input: which array")
     p.add_argument("--skip-rows", type=int, default=0, help=".csv input: header lines to skip (default 0)")
     add_model_file(p)
+    add_quiet(p)
 
 
 def open_input(path: str, key: str | None, skip_rows: int):
@@ -78,14 +79,15 @@ def run(args: argparse.Namespace) -> int:
             handle = open(tmp, "w")
             sink = lambda i, y: np.savetxt(handle, y.reshape(len(y), -1), delimiter=",", fmt="%d" if args.classes else "%.9g")  # noqa: E731
             finish = handle.close
+        bar = progress_bar(n, "row", "predict", args.quiet)
         try:
             for i in range(0, n, args.batch_size):
                 chunk = np.asarray(x[i : i + args.batch_size])
                 y = model.predict_classes(chunk) if args.classes else model.predict(chunk)
                 sink(i, y)
-                progress(f"predict: {min(i + args.batch_size, n)}/{n} rows")
+                bar.update(len(chunk))
         finally:
-            progress("")
+            bar.close()
             finish()
             if args.output.endswith(".npy"):
                 del out  # close the memory map before the rename

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import DTYPES, add_backend, add_data_dir, int_list
+from .options import DTYPES, add_backend, add_data_dir, add_quiet, int_list
 
 NAME = "train"
 SUMMARY = "train an MLP on MNIST or on .npz/.csv data and save it"
@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-rows", type=int, default=0, help="CSV only: header lines to skip (default 0)")
     p.add_argument("--out", help="save the trained model here (.npz, mlpkit format)")
     p.add_argument("--plot", metavar="FILE.png", help="write the accuracy and loss curves (needs matplotlib)")
+    add_quiet(p)
 
 
 def load_training_data(args: argparse.Namespace):
@@ -74,11 +75,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"training {model} on {len(x)} rows" + (f", validating on {len(val[0])}" if val else ""), file=sys.stderr)
     history = model.fit(
         x, t, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        loss=args.loss, validation_data=val, seed=args.seed, verbose=True, schedule=args.schedule,
+        loss=args.loss, validation_data=val, seed=args.seed, verbose=not args.quiet, schedule=args.schedule,
         weight_decay=args.weight_decay,
     )
     if args.out:
-        recipe = {k: v for k, v in vars(args).items() if k not in ("func", "command", "out", "plot")}
+        recipe = {k: v for k, v in vars(args).items() if k not in ("func", "command", "compiles", "out", "plot", "quiet")}
         save(model, args.out, metadata={"trained_with": "mlpkit train", "recipe": recipe,
                                         "final": {k: v[-1] for k, v in history.as_dict().items() if isinstance(v, list) and v and k != "batch_loss"}})
         print(f"saved {args.out}", file=sys.stderr)

@@ -65,6 +65,19 @@ def add_model_file(p: argparse.ArgumentParser, backend: bool = True) -> None:
         add_backend(p)
 
 
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    """``--quiet``: no progress bars (errors and results are still printed)."""
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def progress_bar(total: int, unit: str, desc: str, quiet: bool = False):
+    """A tqdm bar on stderr (``tqdm.auto``: a widget in notebooks, a line every 10 s in a log)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, file=sys.stderr, disable=quiet, leave=False,
+                mininterval=0.1 if sys.stderr.isatty() else 10.0, dynamic_ncols=True)
+
+
 def progress(message: str) -> None:
     """One updating line on a terminal; plain lines for a log (only the messages that matter)."""
     if sys.stderr.isatty():

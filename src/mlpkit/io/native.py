@@ -137,7 +137,7 @@ def _read_members(path, zf: zipfile.ZipFile) -> tuple[dict, dict[str, np.ndarray
 
 def _read_npy(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape, dtype: np.dtype, max_bytes: int | None,
               why: str, header_dtype: str = "") -> np.ndarray:
-    """One ``.npy`` member whose header must say ``dtype`` (C order) and ``shape`` (None: any 1-D
+    """One ``.npy`` member (C or Fortran order) whose header must say ``dtype`` and ``shape`` (None: any 1-D
     shape of at most ``max_bytes``; ``dtype`` None too: any 1-D or 2-D float or integer array);
     its zip size must match exactly before anything is allocated. ``why`` names the requirement
     in messages."""
@@ -165,8 +165,6 @@ def _read_npy(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape, dtype: np
             dtype, shape, max_bytes = got_dtype, tuple(got_shape), None
         if got_dtype != dtype:
             fail(f"has dtype {got_dtype}; the header says {header_dtype}" if header_dtype else f"has dtype {got_dtype}; expected {dtype}")
-        if fortran:
-            fail("is in Fortran order; expected C order")
         if shape is None:
             if len(got_shape) != 1 or (max_bytes is not None and got_shape[0] * dtype.itemsize > max_bytes):
                 fail(f"has shape {got_shape}; expected a 1-D array of at most {max_bytes:,} bytes")
@@ -185,7 +183,8 @@ def _read_npy(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape, dtype: np
             done += got
         if f.read(1):
             fail("holds more bytes than its .npy header says")
-    return out.view(dtype).reshape(shape)
+    # a Fortran-order member (the classic sample_weight.npz is one) is read as such, then laid out C-contiguous
+    return np.ascontiguousarray(out.view(dtype).reshape(shape, order="F" if fortran else "C"))
 
 
 def _check_header_fields(path, header: Any) -> tuple[list[int], str]:

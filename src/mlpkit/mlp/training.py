@@ -88,29 +88,46 @@ def inputs(x: Any, n_features: int, what: str = "x") -> np.ndarray:
 
 
 class Progress:
-    """A one-line progress bar on a terminal; one summary line per epoch when verbose."""
+    """What ``fit(verbose=True)`` shows: a tqdm bar per epoch (``tqdm.auto``: a widget in notebooks,
+    a live line on a terminal, a line every 10 s in a log) with the running mean loss and accuracy
+    of the epoch so far and its ETA, then one summary line per epoch. Nothing when not verbose."""
 
     def __init__(self, verbose: bool, epochs: int, steps: int, stream=None) -> None:
         self.stream = stream or sys.stderr
         self.verbose = verbose
-        self.bar = verbose and self.stream.isatty()
         self.epochs, self.steps = epochs, steps
+        tty = getattr(self.stream, "isatty", lambda: False)()
+        self.interval = 0.1 if tty else 10.0
+        self.bar = None
         self._last = 0.0
 
-    def batch(self, epoch: int, step: int, loss: float) -> None:
-        now = time.perf_counter()
-        if self.bar and (now - self._last > 0.1 or step == self.steps):
-            self._last = now
-            done = int(30 * step / self.steps)
-            self.stream.write(f"\r\x1b[Kepoch {epoch}/{self.epochs} [{'=' * done}{' ' * (30 - done)}] {step}/{self.steps} loss {loss:.4f}")
-            self.stream.flush()
+    def start(self, epoch: int) -> None:
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.steps, desc=f"epoch {epoch}/{self.epochs}", unit="step", file=self.stream,
+                            leave=False, mininterval=self.interval, dynamic_ncols=True)
+            self._last = time.perf_counter()
+
+    def batch(self, loss: float, accuracy: float) -> None:
+        """One step done; ``loss`` and ``accuracy`` are the epoch's running means so far."""
+        if self.bar is not None:
+            now = time.perf_counter()
+            if now - self._last >= self.interval:
+                self._last = now
+                self.bar.set_postfix_str(f"loss {loss:.4f}, accuracy {accuracy:.4f}", refresh=False)
+            self.bar.update(1)
 
     def epoch(self, epoch: int, logs: dict[str, float]) -> None:
-        if self.bar:
-            self.stream.write("\r\x1b[K")
+        self.close()
         if self.verbose:
             parts = [f"{k} {v:.4f}" for k, v in logs.items() if k not in ("time", "lr")]
             print(f"epoch {epoch}/{self.epochs}  " + "  ".join(parts) + f"  lr {logs['lr']:.2e}  {logs['time']:.1f}s", file=self.stream)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 Callback = Callable[[int, dict], Any]
@@ -163,7 +180,8 @@ def run(store: Parameters, x, t, *, epochs, batch_size, optimizer, loss, validat
             for epoch in range(1, epochs + 1):
                 start = time.perf_counter()
                 order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-                total, correct = 0.0, 0
+                total, correct, seen = 0.0, 0, 0
+                progress.start(epoch)
                 for step in range(steps):
                     idx = order[step * batch_size : (step + 1) * batch_size]
                     xb, tb = ops.take_rows(Xb, idx), ops.take_rows(Tb, idx)
@@ -178,7 +196,8 @@ def run(store: Parameters, x, t, *, epochs, batch_size, optimizer, loss, validat
                     history.batch_loss.append(value)
                     total += value * len(idx)
                     correct += hits
-                    progress.batch(epoch, step + 1, value)
+                    seen += len(idx)
+                    progress.batch(total / seen, correct / seen)
                 store.refresh()
                 good = store.snapshot()
                 logs = {"loss": total / len(X), "accuracy": correct / len(X)}
@@ -201,6 +220,7 @@ def run(store: Parameters, x, t, *, epochs, batch_size, optimizer, loss, validat
                     history.stopped_early = True
                     break
     except BaseException:
+        progress.close()
         store.restore(good)
         raise
     if early_stopping is not None and best[1] is not None:
