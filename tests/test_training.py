@@ -309,7 +309,7 @@ def test_progress_shows_running_means_and_an_eta_then_one_line_per_epoch(monkeyp
     progress.interval = 0.0  # refresh at every step
     progress.start(1)
     for i, (loss, acc) in enumerate([(0.9, 0.25), (0.7, 0.5), (0.6, 0.5), (0.5, 0.75)]):
-        progress.batch(loss, acc)
+        progress.batch(loss, "accuracy", acc)
     text = out.getvalue()
     assert "epoch 1/2" in text and "loss 0.5000, accuracy 0.7500" in text  # the running means, not the last batch's
     assert "4/4" in text and "<" in text  # tqdm's count and ETA
@@ -317,5 +317,34 @@ def test_progress_shows_running_means_and_an_eta_then_one_line_per_epoch(monkeyp
     assert out.getvalue().rstrip().endswith("epoch 1/2  loss 0.5000  accuracy 0.7500  lr 1.00e-03  0.1s")
     quiet = io.StringIO()
     silent = training.Progress(False, epochs=1, steps=2, stream=quiet)
-    silent.start(1), silent.batch(1.0, 0.0), silent.epoch(1, {"loss": 1.0, "lr": 1e-3, "time": 0.0})
+    silent.start(1), silent.batch(1.0, "accuracy", 0.0), silent.epoch(1, {"loss": 1.0, "lr": 1e-3, "time": 0.0})
     assert quiet.getvalue() == ""
+
+
+def test_regression_takes_1d_targets_and_reports_mae_not_accuracy(rng):
+    x = rng.random((200, 3))
+    y = x @ np.array([0.5, -1.0, 2.0]) + 0.1  # 1-D real targets
+    model = mlpkit.MLP([3, 8, 1], activation="tanh", output="identity", backend="numpy", dtype="float64", seed=0)
+    history = model.fit(x, y, epochs=30, batch_size=16, loss="mse", lr=0.01, verbose=False, validation_split=0.2, seed=0)
+    assert history.accuracy == [] and history.val_accuracy == [] and len(history.mae) == 30 == len(history.val_mae)
+    assert set(history.history) == {"loss", "mae", "val_loss", "val_mae", "lr"}
+    assert history.mae[-1] < history.mae[0] and history.val_mae[-1] < 0.2
+    loss, mae = model.evaluate(x, y, loss="mse")
+    assert mae == pytest.approx(np.abs(model.predict(x)[:, 0] - y).mean(), rel=1e-12)
+    assert loss == pytest.approx(0.5 * np.sum((model.predict(x)[:, 0] - y) ** 2) / len(y), rel=1e-12)
+    classifier = mlpkit.MLP([3, 4, 2], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=r"must be integer class labels; .* or 1-D values with loss='mse' and a model with one output"):
+        classifier.fit(x, y, epochs=1, verbose=False)
+
+
+def test_cross_entropy_on_an_output_that_is_not_a_probability_is_refused_before_training(rng):
+    model = mlpkit.MLP([3, 4, 2], output="identity", backend="numpy", seed=0)
+    before = model.params["W1"].copy()
+    for call in (lambda: model.fit(rng.random((8, 3)), rng.integers(0, 2, 8), epochs=1, verbose=False),
+                 lambda: model.evaluate(rng.random((8, 3)), rng.integers(0, 2, 8))):
+        with pytest.raises(ValueError, match=r"loss 'cross_entropy' needs probabilities .* output activation is 'identity': "
+                                             r"use loss='mse' for regression, or build the model with output='softmax'"):
+            call()
+    np.testing.assert_array_equal(model.params["W1"], before)
+    mse_on_labels = model.fit(rng.random((8, 3)), rng.integers(0, 2, 8), epochs=1, loss="mse", verbose=False)
+    assert len(mse_on_labels.accuracy) == 1  # the classic MSE on one-hot labels: still a classifier, accuracy reported

@@ -74,8 +74,9 @@ def progress_bar(total: int, unit: str, desc: str, quiet: bool = False):
     """A tqdm bar on stderr (``tqdm.auto``: a widget in notebooks, a line every 10 s in a log)."""
     from tqdm.auto import tqdm
 
+    interval = 0.1 if sys.stderr.isatty() else 10.0  # a log gets a line every 10 s, none for a short task
     return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, file=sys.stderr, disable=quiet, leave=False,
-                mininterval=0.1 if sys.stderr.isatty() else 10.0, dynamic_ncols=True)
+                mininterval=interval, delay=0 if interval < 1 else interval, dynamic_ncols=True)
 
 
 def progress(message: str) -> None:

@@ -25,13 +25,17 @@ def forward_logits(ops: Ops, layers: Sequence[Layer], x: Any) -> tuple[list[Any]
     return acts, ops.affine(x, layers[-1].W, layers[-1].b)
 
 
-def output_step(ops: Ops, activation: str, z: Any, t: Any, loss: str) -> tuple[float, Any, int]:
-    """(loss value, dL/dz_L, rows whose output argmax matches t's) from the last logits z."""
-    if loss == "cross_entropy" and activation == "softmax":
+def output_step(ops: Ops, activation: str, z: Any, t: Any, loss: str, metric: str = "accuracy") -> tuple[float, Any, float]:
+    """(loss value, dL/dz_L, the batch's metric sum) from the last logits z: for "accuracy" the
+    rows whose output argmax matches t's, for "mae" the sum over rows of each row's mean |y - t|."""
+    if loss == "cross_entropy" and activation == "softmax" and metric == "accuracy":
         return ops.softmax_cross_entropy(z, t)
     y = ops.activation(activation, z)
-    correct = int((ops.to_numpy(y).argmax(axis=1) == ops.to_numpy(t).argmax(axis=1)).sum())
-    return ops.loss(loss, y, t), ops.activation_grad(activation, y, ops.loss_grad(loss, y, t)), correct
+    if metric == "accuracy":
+        score = int((ops.to_numpy(y).argmax(axis=1) == ops.to_numpy(t).argmax(axis=1)).sum())
+    else:
+        score = float(abs(ops.to_numpy(y).astype("float64") - ops.to_numpy(t)).mean(axis=1).sum())
+    return ops.loss(loss, y, t), ops.activation_grad(activation, y, ops.loss_grad(loss, y, t)), score
 
 
 def backward(ops: Ops, layers: Sequence[Layer], x: Any, acts: Sequence[Any], delta: Any, grads: Sequence[Any]) -> None:

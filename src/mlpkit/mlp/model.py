@@ -201,9 +201,10 @@ class MLP:
         return {key: ops.to_numpy(v) for key, v in zip(self.params, views)}
 
     def _training_batch(self, x: Any, t: Any, loss: str):
+        name = training.fit_loss(loss)
         X = training.inputs(x, self._n_in)
-        T = training.targets(t, len(X), self.layer_sizes[-1])
-        return self._ops.asarray(X, self._dtype), self._ops.asarray(T, self._dtype), training.fit_loss(loss)
+        T = training.targets(t, len(X), self.layer_sizes[-1], loss=name)
+        return self._ops.asarray(X, self._dtype), self._ops.asarray(T, self._dtype), name
 
     @_in_backend_scope
     def fit(
@@ -252,9 +253,13 @@ class MLP:
 
     @_in_backend_scope
     def evaluate(self, x: Any, t: Any, *, loss: str = "cross_entropy") -> tuple[float, float]:
-        """(mean loss, accuracy) on x with labels or targets t."""
+        """(mean loss, accuracy) on x with class labels or one-hot targets t; (mean loss, mean
+        absolute error) with real-valued targets (regression, e.g. ``loss="mse"``)."""
+        name = training.fit_loss(loss)
+        training.check_loss_output(name, self.activations[-1])
         X = training.inputs(x, self._n_in)
-        return training.evaluate(self._store, X, training.targets(t, len(X), self.layer_sizes[-1]), training.fit_loss(loss))
+        T = training.targets(t, len(X), self.layer_sizes[-1], loss=name)
+        return training.evaluate(self._store, X, T, name, training.metric_for(T))
 
     # -- description ---------------------------------------------------------------------------
     @property

@@ -21,9 +21,11 @@ class History:
     """Per-epoch training record (lists indexed by epoch), plus the loss of every iteration."""
 
     loss: list[float] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)  # class targets
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    mae: list[float] = field(default_factory=list)  # real-valued targets: mean absolute error
+    val_mae: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     time: list[float] = field(default_factory=list)  # seconds per epoch
     batch_loss: list[float] = field(default_factory=list)
@@ -36,8 +38,10 @@ class History:
     @property
     def history(self) -> dict[str, list[float]]:
         """The per-epoch lists that were recorded, by name, as Keras' ``History.history``: loss,
-        accuracy (classifiers), val_loss and val_accuracy (with validation data), lr."""
-        return {k: getattr(self, k) for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr") if getattr(self, k)}
+        accuracy (class targets) or mae (real-valued targets), their val_ forms (with validation
+        data), lr."""
+        keys = ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae", "lr")
+        return {k: getattr(self, k) for k in keys if getattr(self, k)}
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -50,17 +54,42 @@ def fit_loss(loss: Any) -> str:
     return name
 
 
-def targets(t: Any, n_rows: int, n_out: int, what: str = "t") -> np.ndarray:
-    """Integer labels (n,) in [0, n_out) -> one-hot float64; or dense targets (n, n_out) checked."""
+#: output activations whose values are probabilities, as cross-entropy needs
+PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
+
+
+def check_loss_output(loss: str, output: str) -> None:
+    """Cross-entropy needs probabilities: refuse it on any other output before training starts."""
+    if loss == "cross_entropy" and output not in PROBABILITY_OUTPUTS:
+        raise ValueError(f"loss 'cross_entropy' needs probabilities from the output layer ({' or '.join(PROBABILITY_OUTPUTS)}); "
+                         f"this model's output activation is {output!r}: use loss='mse' for regression, or build the "
+                         f"model with output='softmax' for classification")
+
+
+def metric_for(T: np.ndarray) -> str:
+    """"accuracy" if every row of the float64 targets T (n, k) is one-hot (class targets, k > 1),
+    else "mae" (real-valued targets)."""
+    if T.shape[1] > 1 and np.isin(T, (0.0, 1.0)).all() and (T.sum(axis=1) == 1).all():
+        return "accuracy"
+    return "mae"
+
+
+def targets(t: Any, n_rows: int, n_out: int, what: str = "t", loss: str | None = None) -> np.ndarray:
+    """Integer labels (n,) in [0, n_out) -> one-hot float64; dense targets (n, n_out) checked; with
+    ``loss="mse"`` and one output, 1-D real values (n,) are targets of shape (n, 1) (regression)."""
     arr = np.asarray(t)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{what} must hold integer labels or numeric targets; received dtype {arr.dtype}")
+    if arr.ndim == 1 and n_out == 1 and loss == "mse" and arr.dtype.kind != "b":
+        return targets(arr.reshape(-1, 1), n_rows, n_out, what)
     if arr.ndim == 1:
         if len(arr) != n_rows:
             raise ValueError(f"{what} has {len(arr)} labels but x has {n_rows} rows")
         if arr.dtype.kind == "f":
             if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-                raise ValueError(f"{what}: 1-D targets must be integer class labels; received non-integer values")
+                raise ValueError(f"{what}: 1-D targets must be integer class labels; received non-integer values. "
+                                 f"For regression, give targets of shape ({n_rows}, {n_out}), or 1-D values with loss='mse' "
+                                 f"and a model with one output")
             arr = arr.astype(np.int64)
         elif arr.dtype.kind == "b":  # False/True are classes 0/1 (indexing with them would be a row mask)
             arr = arr.astype(np.int64)
@@ -106,16 +135,18 @@ class Progress:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=self.steps, desc=f"epoch {epoch}/{self.epochs}", unit="step", file=self.stream,
-                            leave=False, mininterval=self.interval, dynamic_ncols=True)
+                            leave=False, mininterval=self.interval, delay=0 if self.interval < 1 else self.interval,
+                            dynamic_ncols=True)
             self._last = time.perf_counter()
 
-    def batch(self, loss: float, accuracy: float) -> None:
-        """One step done; ``loss`` and ``accuracy`` are the epoch's running means so far."""
+    def batch(self, loss: float, metric: str, value: float) -> None:
+        """One step done; ``loss`` and ``value`` (of ``metric``: accuracy or mae) are the epoch's
+        running means so far."""
         if self.bar is not None:
             now = time.perf_counter()
             if now - self._last >= self.interval:
                 self._last = now
-                self.bar.set_postfix_str(f"loss {loss:.4f}, accuracy {accuracy:.4f}", refresh=False)
+                self.bar.set_postfix_str(f"loss {loss:.4f}, {metric} {value:.4f}", refresh=False)
             self.bar.update(1)
 
     def epoch(self, epoch: int, logs: dict[str, float]) -> None:
@@ -139,14 +170,16 @@ def run(store: Parameters, x, t, *, epochs, batch_size, optimizer, loss, validat
     see ``MLP.fit``."""
     ops, dtype = store.ops, store.dtype
     n_out = store.layer_sizes[-1]
+    check_loss_output(loss, store.activations[-1])
     X = inputs(x, store.layer_sizes[0])
-    T = targets(t, len(X), n_out)
+    T = targets(t, len(X), n_out, loss=loss)
+    metric = metric_for(T)
     val = None
     if validation_data is not None:
         if len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (x_val, t_val)")
         xv = inputs(validation_data[0], store.layer_sizes[0], "validation x")
-        val = (xv, targets(validation_data[1], len(xv), n_out, "validation t"))
+        val = (xv, targets(validation_data[1], len(xv), n_out, "validation t", loss=loss))
     if early_stopping is not None:
         checks.positive_int(early_stopping, "early_stopping", or_none=True)
         if val is None:
@@ -186,7 +219,7 @@ def run(store: Parameters, x, t, *, epochs, batch_size, optimizer, loss, validat
                     idx = order[step * batch_size : (step + 1) * batch_size]
                     xb, tb = ops.take_rows(Xb, idx), ops.take_rows(Tb, idx)
                     acts, z = backprop.forward_logits(ops, store.layers, xb)
-                    value, delta, hits = backprop.output_step(ops, store.layers[-1].activation, z, tb, loss)
+                    value, delta, hits = backprop.output_step(ops, store.layers[-1].activation, z, tb, loss, metric)
                     backprop.backward(ops, store.layers, xb, acts, delta, grads)
                     if weight_decay:
                         value += backprop.add_weight_decay(store.layers, grads, weight_decay)
@@ -197,12 +230,12 @@ def run(store: Parameters, x, t, *, epochs, batch_size, optimizer, loss, validat
                     total += value * len(idx)
                     correct += hits
                     seen += len(idx)
-                    progress.batch(total / seen, correct / seen)
+                    progress.batch(total / seen, metric, correct / seen)
                 store.refresh()
                 good = store.snapshot()
-                logs = {"loss": total / len(X), "accuracy": correct / len(X)}
+                logs = {"loss": total / len(X), metric: correct / len(X)}
                 if val is not None:
-                    logs["val_loss"], logs["val_accuracy"] = evaluate(store, val[0], val[1], loss)
+                    logs["val_loss"], logs[f"val_{metric}"] = evaluate(store, val[0], val[1], loss, metric)
                 logs["lr"] = optimizer.current_lr()
                 logs["time"] = time.perf_counter() - start
                 for key, value in logs.items():
@@ -228,15 +261,16 @@ def run(store: Parameters, x, t, *, epochs, batch_size, optimizer, loss, validat
     return history
 
 
-def evaluate(store: Parameters, x, t, loss: str, batch_size: int = 4096) -> tuple[float, float]:
-    """(mean loss, accuracy) of the network in ``store`` on checked x and one-hot/dense t, in chunks."""
+def evaluate(store: Parameters, x, t, loss: str, metric: str = "accuracy", batch_size: int = 4096) -> tuple[float, float]:
+    """(mean loss, ``metric``) of the network in ``store`` on checked x and one-hot/dense t, in
+    chunks; metric "accuracy" (share of rows whose argmax matches) or "mae" (mean absolute error)."""
     ops = store.ops
     total, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
         xb = ops.asarray(x[i : i + batch_size], store.dtype)
         tb = ops.asarray(t[i : i + batch_size], store.dtype)
         _, z = backprop.forward_logits(ops, store.layers, xb)
-        value, _, hits = backprop.output_step(ops, store.layers[-1].activation, z, tb, loss)
+        value, _, hits = backprop.output_step(ops, store.layers[-1].activation, z, tb, loss, metric)
         total += value * len(xb)
         correct += hits
     return total / len(x), correct / len(x)
