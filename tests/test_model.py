@@ -105,3 +105,36 @@ def test_chunked_prediction_matches_one_pass(backend, dtype, batch_size, rng):
     whole = model.predict(X, batch_size=10**6)
     tol = 1e-6 if dtype == "float32" else 1e-13  # small chunks may take another kernel (summation order)
     np.testing.assert_allclose(model.predict(X, batch_size=batch_size), whole, rtol=tol, atol=tol)
+
+
+def test_a_model_carries_its_input_normalisation_for_integer_inputs(rng, tmp_path):
+    model = mlpkit.MLP([6, 4, 3], backend="numpy", dtype="float32", seed=0)
+    raw = rng.integers(0, 256, (5, 6)).astype(np.uint8)
+    scaled = raw.astype(np.float32) / np.float32(255)
+    assert model.input_divisor is None
+    model.input_divisor = 255
+    np.testing.assert_array_equal(model.predict(raw), model.predict(scaled))  # integers divided, exactly as x / 255
+    np.testing.assert_array_equal(model.predict(raw[0]), model.predict(scaled[0]))
+    assert not np.array_equal(model.predict(scaled * 255), model.predict(scaled))  # floats are used as given
+    for copy in (model.astype("float64"), model.to_backend("numpy")):
+        assert copy.input_divisor == 255
+    mlpkit.save(model, tmp_path / "m.npz")
+    assert mlpkit.load(tmp_path / "m.npz").input_divisor == 255
+    t = rng.integers(0, 3, 5)
+    assert model.evaluate(raw, t) == model.evaluate(scaled, t) and model.loss(raw, t) == model.loss(scaled, t)
+    a = model.astype("float32").fit(raw, t, epochs=2, batch_size=2, seed=0, verbose=False).batch_loss
+    b = model.astype("float32").fit(scaled, t, epochs=2, batch_size=2, seed=0, verbose=False).batch_loss
+    assert a == b
+    for bad in (0, -1, float("inf"), "255", True):
+        with pytest.raises(ValueError, match="input_divisor must be a finite number > 0"):
+            model.input_divisor = bad
+    model.input_divisor = None
+    assert "input_divisor" not in model.metadata
+
+
+def test_the_built_in_model_takes_raw_pixels(mnist_test):
+    x, t = mnist_test
+    raw = np.rint(x * 255).astype(np.uint8)
+    model = mlpkit.load_pretrained(backend="numpy")
+    assert model.input_divisor == 255
+    assert (model.predict_classes(raw) == t).mean() == (model.predict_classes(x) == t).mean() == 0.9758

@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         loss=args.loss, validation_data=val, seed=args.seed, verbose=not args.quiet, schedule=args.schedule,
         weight_decay=args.weight_decay,
     )
+    if args.data == "mnist":
+        model.input_divisor = 255  # trained on pixels / 255: raw uint8 images then predict as they are
     if args.out:
         recipe = {k: v for k, v in vars(args).items() if k not in ("func", "command", "compiles", "out", "plot", "quiet")}
         save(model, args.out, metadata={"trained_with": "mlpkit train", "recipe": recipe,

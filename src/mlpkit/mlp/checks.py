@@ -131,3 +131,10 @@ def batch_size(value: Any, default: int) -> int:
 def first_non_finite(x: np.ndarray) -> tuple[int, ...]:
     """Index of the first NaN/Inf in x (only called once a check has failed)."""
     return tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+
+
+def input_divisor(value: Any, what: str = "input_divisor") -> float:
+    """A finite number > 0 (what integer inputs are divided by), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 < value < np.inf:
+        raise ValueError(f"{what} must be a finite number > 0 (e.g. 255 for raw pixels) or None; received {value!r}")
+    return float(value)

@@ -22,6 +22,9 @@ from .optimizers import Optimizer, get_optimizer
 from .parameters import Parameters
 from .training import History
 
+#: The metadata key of :attr:`MLP.input_divisor`.
+INPUT_DIVISOR = "input_divisor"
+
 
 def _in_backend_scope(method: Callable) -> Callable:
     """Run a public method inside its backend's :meth:`~mlpkit.backends.Ops.scope`."""
@@ -97,6 +100,8 @@ class MLP:
         model = cls.from_arrays(arrays.weights, arrays.biases, arrays.activations, backend=backend,
                                 dtype=dtype or arrays.dtype)
         model.metadata = copy.deepcopy(arrays.metadata)
+        if INPUT_DIVISOR in model.metadata:
+            checks.input_divisor(model.metadata[INPUT_DIVISOR], "metadata['input_divisor']")
         return model
 
     def _build(self, weights, biases, activations, backend, dtype) -> None:
@@ -132,6 +137,8 @@ class MLP:
         store = self._store  # plain attributes from here: this is the single-sample hot path
         ops = store.ops
         arr = checks.input_array(x, self._n_in)
+        if arr.dtype.kind in "iu" and self.metadata.get(INPUT_DIVISOR):
+            arr = self._from_integers(arr)
         native = type(arr) is not np.ndarray and ops.is_native(arr)  # a NumPy input is never native
         check = check_finite and arr.dtype.kind == "f"
         with ops.scope():  # the backend issues this call's work (CuPy: on its own stream)
@@ -177,6 +184,34 @@ class MLP:
                                  f"(largest {np.finfo(self._dtype).max:.3g}): scale the input or use dtype='float64'")
             raise ValueError(f"input contains NaN or Inf (first at index {where}); all inputs must be finite")
 
+    @property
+    def input_divisor(self) -> float | None:
+        """Integer inputs (raw 0-255 pixels) are divided by this before anything else in
+        ``predict``, ``fit``, ``evaluate`` and ``loss``; float inputs are used as given. None: no
+        scaling. Kept in ``metadata["input_divisor"]``, so it is saved with the model; the
+        built-in MNIST model carries 255."""
+        return self.metadata.get(INPUT_DIVISOR)
+
+    @input_divisor.setter
+    def input_divisor(self, value: float | None) -> None:
+        if value is None:
+            self.metadata.pop(INPUT_DIVISOR, None)
+        else:
+            self.metadata[INPUT_DIVISOR] = checks.input_divisor(value)
+
+    def _from_integers(self, arr: Any) -> Any:
+        """Integer input rows divided by :attr:`input_divisor`, in the model dtype (as
+        ``x.astype(dtype) / divisor``, the classic normalisation)."""
+        dtype = np.dtype(self._dtype)
+        return np.asarray(arr).astype(dtype) / dtype.type(self.metadata[INPUT_DIVISOR])
+
+    def _scaled(self, x: Any) -> Any:
+        """A training or evaluation input with integer rows divided by :attr:`input_divisor`."""
+        if not self.metadata.get(INPUT_DIVISOR):
+            return x
+        arr = checks.input_array(x, self._n_in)
+        return self._from_integers(arr) if arr.dtype.kind in "iu" else arr
+
     def predict_classes(self, x: Any, **kwargs: Any) -> Any:
         """Index of the largest output: an integer for one sample, (batch,) for a batch."""
         return self.predict(x, **kwargs).argmax(axis=-1)
@@ -202,7 +237,7 @@ class MLP:
 
     def _training_batch(self, x: Any, t: Any, loss: str):
         name = training.fit_loss(loss)
-        X = training.inputs(x, self._n_in)
+        X = training.inputs(self._scaled(x), self._n_in)
         T = training.targets(t, len(X), self.layer_sizes[-1], loss=name)
         return self._ops.asarray(X, self._dtype), self._ops.asarray(T, self._dtype), name
 
@@ -244,6 +279,9 @@ class MLP:
         """
         if validation_split:
             x, t, validation_data = _split_off(x, t, validation_split, validation_data)
+        x = self._scaled(x)
+        if validation_data is not None and len(validation_data) == 2:
+            validation_data = (self._scaled(validation_data[0]), validation_data[1])
         opt = get_optimizer(optimizer, lr, schedule)
         return training.run(
             self._store, x, t, epochs=epochs, batch_size=batch_size, optimizer=opt, loss=training.fit_loss(loss),
@@ -257,7 +295,7 @@ class MLP:
         absolute error) with real-valued targets (regression, e.g. ``loss="mse"``)."""
         name = training.fit_loss(loss)
         training.check_loss_output(name, self.activations[-1])
-        X = training.inputs(x, self._n_in)
+        X = training.inputs(self._scaled(x), self._n_in)
         T = training.targets(t, len(X), self.layer_sizes[-1], loss=name)
         return training.evaluate(self._store, X, T, name, training.metric_for(T))
 
