@@ -281,3 +281,21 @@ def test_data_command_verifies_the_files_and_refuses_a_typo(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "typo (path) is not a folder. To fix: put the four MNIST files" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "typo").exists()
+
+
+def test_reproduce_exits_1_on_a_missed_target_and_0_for_a_quick_smoke_run(monkeypatch, capsys):
+    import dataclasses
+
+    from mlpkit import recipes
+
+    argv = ["reproduce", "--recipes", "regression", "--backends", "numpy"]
+    assert cli.main(argv) == 0
+    assert "regression       numpy" in capsys.readouterr().out
+    impossible = dataclasses.replace(recipes.RECIPES["regression"], target=0.0)  # loss < 0: never met
+    monkeypatch.setitem(recipes.RECIPES, "regression", impossible)
+    assert cli.main(argv) == 1
+    captured = capsys.readouterr()
+    assert "MISSED" in captured.out and "1 result(s) missed the target" in captured.err
+    assert cli.main(argv + ["--quick"]) == 0
+    captured = capsys.readouterr()
+    assert "below target (expected with --quick)" in captured.out and "MISSED" not in captured.out

@@ -76,13 +76,15 @@ def _regression(backend, mnist, quick):
     return model.loss(REGRESSION_X, REGRESSION_T, loss="mse")
 
 
+#: Targets sit 0.3-0.4 points (30-40 test images) below the lowest score measured on NumPy and
+#: Numba (docs/guide/training.md), so another BLAS, thread count or CPU does not flip a result.
 RECIPES = {
     r.name: r
     for r in (
-        Recipe("keras-reference", 0.967, True, _keras_reference),
-        Recipe("mlpkit-best", 0.972, True, _mlpkit_best),
-        Recipe("two-layer-net", 0.945, True, _two_layer_net),
-        Recipe("larger", 0.980, True, _larger),
+        Recipe("keras-reference", 0.964, True, _keras_reference),
+        Recipe("mlpkit-best", 0.968, True, _mlpkit_best),
+        Recipe("two-layer-net", 0.942, True, _two_layer_net),
+        Recipe("larger", 0.976, True, _larger),
         Recipe("regression", 0.003, False, _regression),
     )
 }
