@@ -308,23 +308,53 @@ def to_json(rows: Sequence[Row]) -> list[dict]:
     return [asdict(r) for r in rows]
 
 
-def plot(rows: Sequence[Row], path: str, title: str) -> None:
-    """Bar charts of single-sample latency and largest-batch throughput (needs matplotlib)."""
+def plot(rows: Sequence[Row], path: str, title: str, peak_samples_per_s: float | None = None) -> None:
+    """Throughput (samples/s) against batch size, log-log, one line per implementation and thread
+    count (1 thread solid, more dashed), the single-sample rate (1 / latency) drawn at batch 1,
+    and ``peak_samples_per_s`` (the measured per-thread peak turned into samples/s) as a
+    reference line; beside it, the single-sample latency in µs as bars where there is one.
+    Needs matplotlib."""
+    from matplotlib.ticker import EngFormatter, NullFormatter
+
     from .mlp.plotting import figure
 
-    big = max((n for r in rows for n in r.batch_samples_per_s), default=None)
-    labels = [f"{r.name}\n{r.threads}T" for r in rows]
-    colors = {"backend": "tab:blue", "peer": "tab:gray", "ceiling": "tab:red"}
-    fig = figure("--plot", figsize=(max(8, 1.1 * len(rows)), 4.5))
-    axes = fig.subplots(1, 2)
-    single = [r.single_us or 0 for r in rows]
-    axes[0].bar(labels, single, color=[colors[r.kind] for r in rows])
-    axes[0].set_title("single sample: us per predict (lower is better)")
-    if big:
-        axes[1].bar(labels, [r.batch_samples_per_s.get(big, 0) for r in rows], color=[colors[r.kind] for r in rows])
-        axes[1].set_title(f"batch {big}: samples/s (higher is better)")
-    for ax in axes:
-        ax.tick_params(axis="x", labelsize=7, rotation=45)
+    has_single = any(r.single_us for r in rows)
+    fig = figure("--plot", figsize=(12 if has_single else 8, 6))
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]}) if has_single else [fig.subplots()]
+    ax = axes[0]
+    names = list(dict.fromkeys(r.name for r in rows))
+    palette = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    for r in rows:
+        points = sorted(r.batch_samples_per_s.items())
+        if r.single_us:
+            points = [(1, 1e6 / r.single_us)] + points
+        if not points:
+            continue
+        xs, ys = zip(*points)
+        label = f"{r.name}, {r.threads or 'default'} thread{'s' if r.threads != 1 else ''}"
+        ax.plot(xs, ys, marker="o" if r.kind != "ceiling" else "x", color=palette[r.name],
+                linestyle="-" if r.threads == 1 else "--", label=label)
+    if peak_samples_per_s:
+        ax.axhline(peak_samples_per_s, color="black", linewidth=1, linestyle=":",
+                   label=f"measured peak, 1 thread ({peak_samples_per_s / 1e6:.2f}M samples/s)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis, (low, high) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        # 1k, 100k, 1M: no 1e6 offset; minor ticks labelled (40k, 60k) only when the data span
+        # less than a decade, where there may be no major tick at all
+        axis.set_major_formatter(EngFormatter(sep=""))
+        axis.set_minor_formatter(EngFormatter(sep="") if high / low < 10 else NullFormatter())
+    ax.set(xlabel="batch size (rows per call" + ("; 1 = single-sample predict)" if has_single else ")"), ylabel="throughput, samples/s",
+           title="throughput vs batch size (higher is better)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
+    if has_single:
+        single = [r for r in rows if r.single_us]
+        labels = [f"{r.name}\n{r.threads or 'default'}T" for r in single]
+        bars = axes[1].bar(labels, [r.single_us for r in single], color=[palette[r.name] for r in single])
+        axes[1].bar_label(bars, fmt="%.1f", fontsize=7)
+        axes[1].set(ylabel="µs per predict(x)", title="single sample latency (lower is better)")
+        axes[1].tick_params(axis="x", labelsize=7, rotation=45)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     flops = bench.flops_per_row(args.model)
     shares = lambda rows: "\n".join(filter(None, [bench.format_ratios(rows) if peers else "",  # noqa: E731
                                                    bench.format_peak_shares(rows, peak, flops)]))
-    meta = {"model": args.model, "dtype": args.dtype, "peak_gflops_per_thread": peak.gflops, "peak_source": peak.source}
+    meta = {"model": args.model, "dtype": args.dtype, "peak_gflops_per_thread": peak.gflops, "peak_source": peak.source,
+            "peak_samples_per_s": peak.gflops * 1e9 / flops}
     report(args, rows, shares, meta)
     return 0
 
@@ -89,8 +90,15 @@ def report(args: argparse.Namespace, rows, ratios, meta: dict, title: str = "") 
             json.dump({"mlpkit": __version__, "python": platform.python_version(), **meta, "rows": bench.to_json(rows)}, f, indent=2)
         print(f"wrote {args.json}", file=sys.stderr)
     if args.plot:
-        bench.plot(rows, args.plot, f"mlpkit {__version__}: " + " ".join(str(meta[k]) for k in ("model", "dtype", "training") if k in meta))
+        bench.plot(rows, args.plot, f"mlpkit {__version__}: " + " ".join(str(meta[k]) for k in ("model", "dtype", "training") if k in meta)
+                   + f" - {_cpu()}", meta.get("peak_samples_per_s"))
         print(f"wrote {args.plot}", file=sys.stderr)
+
+
+def _cpu() -> str:
+    from .cmd_info import cpu_description
+
+    return cpu_description().split(";")[0]
 
 
 def _bench_train(args: argparse.Namespace, names: list[str], threads: list[int]) -> int:
