@@ -299,3 +299,23 @@ def test_reproduce_exits_1_on_a_missed_target_and_0_for_a_quick_smoke_run(monkey
     assert cli.main(argv + ["--quick"]) == 0
     captured = capsys.readouterr()
     assert "below target (expected with --quick)" in captured.out and "MISSED" not in captured.out
+
+
+def test_every_option_shows_its_default_and_train_defaults_are_the_librarys(capsys):
+    import argparse
+    import inspect
+
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+                assert "default" in " ".join(parser._get_formatter()._get_help_string(action).split()), (name, action.dest)
+        assert text
+    args = cli.build_parser().parse_args(["train"])
+    init = inspect.signature(mlpkit.MLP).parameters
+    fit = inspect.signature(mlpkit.MLP.fit).parameters
+    assert args.activation == init["activation"].default and args.output_activation == init["output"].default
+    assert args.dtype == init["dtype"].default
+    for key in ("epochs", "batch_size", "optimizer", "loss", "weight_decay"):
+        assert getattr(args, key) == fit[key].default, key

@@ -21,20 +21,33 @@ from .. import __version__
 COMMANDS = ("bench", "train", "reproduce", "convert", "predict", "eval", "data", "selftest", "warmup", "info")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks and shows every option's default: appended as
+    "(default: X)" unless the help already says what the default is (None and False defaults -
+    unset options and flags - are not shown)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" not in text and action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+            value = ",".join(map(str, action.default)) if isinstance(action.default, list) else action.default
+            text += f" (default: {value})"
+        return text
+
+
 def _modules():
     return [importlib.import_module(f".cmd_{name}", __name__) for name in COMMANDS]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mlpkit", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="mlpkit", formatter_class=_HelpFormatter,
         description="mlpkit: multi-layer perceptrons on interchangeable numerical backends (NumPy, Numba, CuPy).",
         epilog="'mlpkit COMMAND --help' shows a command's options and an example.")
     parser.add_argument("--version", action="version", version=f"mlpkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     for module in _modules():
         p = sub.add_parser(module.NAME, help=module.SUMMARY, description=getattr(module, "DESCRIPTION", module.SUMMARY),
-                           epilog=module.EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                           epilog=module.EPILOG, formatter_class=_HelpFormatter)
         module.add_arguments(p)
         p.set_defaults(func=module.run, compiles=module.COMPILES)
     return parser

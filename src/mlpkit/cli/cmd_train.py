@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="mnist", help="'mnist' (default), data.npz (x, t[, x_val, t_val]) or data.csv (label first)")
     add_data_dir(p)
     p.add_argument("--arch", type=int_list, default=[784, 50, 10], help="layer sizes, e.g. 784,50,10 (default)")
-    p.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
+    p.add_argument("--activation", default="relu", help="hidden activation, as MLP()'s (default relu; the classic nets use sigmoid)")
     p.add_argument("--output-activation", "--output", dest="output_activation", default="softmax",
                    help="output activation (default softmax); --output is the old name")
     p.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"], help="default: cross_entropy")
