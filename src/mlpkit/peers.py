@@ -187,3 +187,17 @@ TRAIN_PEERS: dict[str, Callable[[Any, int, int], TrainEpoch]] = {
     "plain numpy loop": numpy_training_loop,
     "pytorch": pytorch_training,
 }
+
+
+#: the modules each peer imports, and how to install them
+_REQUIRES = {"onnxruntime": (("onnx", "onnxruntime"), "pip install 'mlpkit[peers]'"), "pytorch": (("torch",), "pip install torch")}
+
+
+def missing(name: str) -> str | None:
+    """Why peer ``name`` cannot run here (a module it needs is not installed), or None; checked
+    without importing anything, so a bench header lists only the peers it will time."""
+    import importlib.util
+
+    modules, fix = _REQUIRES.get(name, ((), ""))
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    return f"needs {', '.join(absent)}, not installed; {fix}" if absent else None

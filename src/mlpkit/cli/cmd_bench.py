@@ -12,7 +12,7 @@ import sys
 from .. import __version__, bench
 from ..backends import available_backends
 from ..backends.registry import BACKENDS
-from .options import DTYPES, add_backends, int_list, progress
+from .options import DTYPES, add_backends, add_quiet, int_list, progress_bar
 
 NAME = "bench"
 SUMMARY = "time single-sample latency and batch throughput per backend (and peers)"
@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", action="store_true",
                    help="training throughput instead: one epoch, Adam, batch 32 and 128, model T1 = 784-50-10 sigmoid (or --model)")
     p.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
-    p.add_argument("--plot", metavar="FILE.png", help="also draw bar charts (needs matplotlib)")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw throughput vs batch size and the latency (needs matplotlib)")
+    add_quiet(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     repeats, target = (3, 0.005) if args.quick else (args.repeats, 0.1)
     if args.train:
         return _bench_train(args, names, threads)
-    peers = list(bench.PEERS) if args.peers else []
+    peers = _available_peers(bench.PEERS) if args.peers else []
     sizes = bench.MODELS[args.model][0]
     print(f"mlpkit {__version__} bench: {args.model} {'-'.join(map(str, sizes))} {args.dtype}; "
           f"backends {', '.join(names)}; peers {', '.join(peers) or 'none (--peers)'}; threads {threads}; "
@@ -64,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
         from ..backends.numba_backend import describe_isa
 
         print(f"numba kernels: {describe_isa()}", file=sys.stderr)
-    rows = bench.run(args.model, args.dtype, names, peers, threads, args.batches or [32, 256, 4096], repeats, target, progress)
-    progress("measuring this machine's peak (one thread)")
+    batches = args.batches or [32, 256, 4096]
+    with BenchProgress(len(threads) * (1 + len(batches)) * repeats, args.quiet) as bar:
+        rows = bench.run(args.model, args.dtype, names, peers, threads, batches, repeats, target, bar)
+        bar("measuring this machine's peak (one thread)")
     peak = bench.measure_peak(args.dtype, repeats=3 if args.quick else 5)
     flops = bench.flops_per_row(args.model)
     shares = lambda rows: "\n".join(filter(None, [bench.format_ratios(rows) if peers else "",  # noqa: E731
@@ -76,9 +79,46 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _available_peers(table) -> list[str]:
+    """The peers of ``table`` whose libraries are installed; each other one is named on stderr
+    with what installs it."""
+    from ..peers import missing
+
+    found = []
+    for name in table:
+        reason = missing(name)
+        if reason:
+            print(f"skipped peer {name}: {reason}", file=sys.stderr)
+        else:
+            found.append(name)
+    return found
+
+
+class BenchProgress:
+    """The bench's progress callback: a tqdm bar over every timed repeat; messages about skipped
+    peers are printed above it, where they stay."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.bar = progress_bar(total, "repeat", "bench", quiet)
+        self.bar.unit_scale = False
+
+    def __call__(self, message: str) -> None:
+        if message.startswith("skipped"):
+            self.bar.write(message, file=sys.stderr)
+            return
+        self.bar.set_description_str(message.split(": repeat")[0], refresh=False)
+        if ": repeat " in message:
+            self.bar.update(1)
+
+    def __enter__(self) -> "BenchProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+
 def report(args: argparse.Namespace, rows, ratios, meta: dict, title: str = "") -> None:
     """Print the table (and ratios), write --json and --plot."""
-    progress("")
     if title:
         print(title)
     print(bench.format_table(rows))
@@ -103,13 +143,14 @@ def _cpu() -> str:
 
 def _bench_train(args: argparse.Namespace, names: list[str], threads: list[int]) -> int:
     model = args.model if args.model != "M1" else "T1"
-    peers = list(bench.TRAIN_PEERS) if args.peers else []
+    peers = _available_peers(bench.TRAIN_PEERS) if args.peers else []
     samples, repeats = (2000, 1) if args.quick else (15000, max(3, args.repeats // 2))
     batches = args.batches or [32, 128]  # None until the user gives a value: an explicit list is kept
     print(f"mlpkit {__version__} bench --train: {model} {'-'.join(map(str, bench.MODELS[model][0]))} float32, Adam, "
           f"one epoch of {samples} rows, thread(s) {threads[0]}; backends {', '.join(names)}; "
           f"peers {', '.join(peers) or 'none (--peers)'}", file=sys.stderr)
-    rows = bench.run_train(model, names, peers, batches, samples, threads[0], repeats, progress)
+    with BenchProgress(len(batches) * repeats, args.quiet) as bar:
+        rows = bench.run_train(model, names, peers, batches, samples, threads[0], repeats, bar)
     report(args, rows, bench.format_peer_ratios if peers else None, {"model": model, "training": "Adam float32"},
            title="training throughput, samples/s:")
     return 0

@@ -1,5 +1,5 @@
 """What several commands share: argument types, the options defined once (one name each), and
-the progress line."""
+the progress bar."""
 
 from __future__ import annotations
 
@@ -77,12 +77,3 @@ def progress_bar(total: int, unit: str, desc: str, quiet: bool = False):
     interval = 0.1 if sys.stderr.isatty() else 10.0  # a log gets a line every 10 s, none for a short task
     return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, file=sys.stderr, disable=quiet, leave=False,
                 mininterval=interval, delay=0 if interval < 1 else interval, dynamic_ncols=True)
-
-
-def progress(message: str) -> None:
-    """One updating line on a terminal; plain lines for a log (only the messages that matter)."""
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\r\x1b[K{message}")
-        sys.stderr.flush()
-    elif message and ("repeat 1/" in message or "skipped" in message or "ceiling" in message):
-        print(message, file=sys.stderr)

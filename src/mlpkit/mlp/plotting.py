@@ -22,17 +22,21 @@ def figure(what: str, **kwargs: Any):
 
 
 def plot_history(history: Any, path: str | os.PathLike, title: str = "") -> None:
-    """Two panels: train vs validation accuracy per epoch; training loss per iteration."""
+    """Two panels: train vs validation accuracy per epoch (mean absolute error for real-valued
+    targets); training loss per iteration."""
     fig = figure("plot_history", figsize=(11, 4))
     if not history.loss:
         raise ValueError("the history is empty: nothing to plot")
     acc_ax, loss_ax = fig.subplots(1, 2)
-    epochs = range(1, len(history.accuracy) + 1)
-    acc_ax.plot(epochs, history.accuracy, marker="o", label="train")
-    if history.val_accuracy:
-        acc_ax.plot(epochs, history.val_accuracy, marker="s", linestyle="--", label="test / validation")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy per epoch")
-    acc_ax.legend(loc="lower right")
+    metric = "accuracy" if history.accuracy else "mae"
+    train, val = getattr(history, metric), getattr(history, f"val_{metric}")
+    epochs = range(1, len(train) + 1)
+    acc_ax.plot(epochs, train, marker="o", label="train")
+    if val:
+        acc_ax.plot(epochs, val, marker="s", linestyle="--", label="test / validation")
+    name = "accuracy" if metric == "accuracy" else "mean absolute error"
+    acc_ax.set(xlabel="epoch", ylabel=name, title=f"{name} per epoch")
+    acc_ax.legend(loc="lower right" if metric == "accuracy" else "upper right")
     acc_ax.grid(alpha=0.3)
     loss_ax.plot(range(1, len(history.batch_loss) + 1), history.batch_loss, linewidth=0.6)
     loss_ax.set(xlabel="iteration", ylabel="loss", title="training loss per iteration")
