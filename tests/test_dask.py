@@ -141,3 +141,38 @@ def test_dask_ml_parallel_post_fit_wraps_the_estimator(data):
     est.fit(data[:500], labels[:500])
     got = est.predict(da.from_array(data, chunks=(1000, 784))).compute(scheduler="sync")
     np.testing.assert_array_equal(got, est.estimator.predict(data))
+
+
+def test_cli_predict_on_a_local_cluster_writes_npy_and_zarr(data, tmp_path, capsys):
+    zarr = pytest.importorskip("zarr", reason="zarr is not installed (pip install 'mlpkit[dask]')")
+    from mlpkit import cli
+
+    np.save(tmp_path / "x.npy", data)
+    model_path = str(tmp_path / "m.npz")
+    mlpkit.save(mlpkit.load_pretrained(), model_path)
+    model = mlpkit.load(model_path)
+    argv = ["predict", model_path, str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.zarr"), "--dask", "local:2",
+            "--batch-size", "700", "--quiet"]
+    assert cli.main(argv) == 0
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "y.zarr"), mode="r")[:], _local(model, data)[0])
+    assert cli.main(["predict", model_path, str(tmp_path / "x.npy"), "-o", str(tmp_path / "c.npy"), "--dask", "local:1",
+                     "--classes", "--quiet"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), _local(model, data)[1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npy", "m.npz", "x.npy", "y.zarr"]  # no temporary left
+    capsys.readouterr()
+    assert cli.main(["predict", model_path, str(tmp_path / "x.npy"), "-o", str(tmp_path / "z.npy"), "--dask", "local:0"]) == 2
+    assert "--dask local:N needs a number of workers N >= 1" in capsys.readouterr().err
+    assert cli.main(["predict", model_path, str(tmp_path / "x.npy"), "-o", str(tmp_path / "z.csv"), "--dask", "local:1"]) == 2
+    assert "with --dask the output must be .npy or .zarr" in capsys.readouterr().err
+
+
+def test_bench_dask_runs_and_reports_the_ratios(tmp_path):
+    from mlpkit import bench_dask
+
+    rows = bench_dask.run("M1", "float32", rows=4000, workers=(1, 2), repeats=1, chunk_rows=1000, folder=str(tmp_path))
+    assert [(r.name, r.cores) for r in rows] == [("local predict", 1), ("local predict", 2), ("dask, 1 worker", 1),
+                                                 ("dask, 2 workers", 2)]
+    assert all(r.samples_per_s > 0 for r in rows)
+    text = bench_dask.format_rows(rows)
+    assert "2 workers / 1 worker:" in text and "(target >= 0.7x)" in text
+    assert list(tmp_path.iterdir()) == []  # the rows file is removed

@@ -47,25 +47,30 @@ DEFAULT_CHUNK_ROWS = 8192
 
 
 class NpyFile:
-    """A ``.npy`` file as an array-like that pickles as its path: every task memory-maps the file
-    and reads its own rows (a memory map itself would pickle its whole contents into the graph)."""
+    """A ``.npy`` file as an array-like that pickles as its path: each worker process memory-maps
+    the file once and every task reads its own rows from that map, without a copy (a memory map
+    itself would pickle its whole contents into the graph)."""
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
+        self._map = None
         array = self._open()
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
 
     def _open(self) -> np.ndarray:
-        return np.load(self.path, mmap_mode="r", allow_pickle=False)
+        if self._map is None:  # once per process: the mapping and its page-table entries are reused
+            self._map = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return self._map
 
     def __getitem__(self, index: Any) -> np.ndarray:
-        return np.array(self._open()[index])
+        return self._open()[index]  # a read-only view of the map: the kernels read it in place
 
     def __getstate__(self) -> dict:
         return {"path": self.path, "shape": self.shape, "dtype": self.dtype.str, "ndim": self.ndim}
 
     def __setstate__(self, state: dict) -> None:
         self.path, self.shape, self.dtype, self.ndim = state["path"], tuple(state["shape"]), np.dtype(state["dtype"]), state["ndim"]
+        self._map = None
 
 
 def as_dask_array(X: Any, chunk_rows: int | None = None) -> da.Array:

@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="training throughput instead: one epoch, Adam, batch 32 and 128, model T1 = 784-50-10 sigmoid (or --model)")
     p.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="also draw throughput vs batch size and the latency (needs matplotlib)")
+    p.add_argument("--dask", action="store_true",
+                   help="instead: --dask-rows rows of the model through 1 and 2 local Dask workers vs one local predict")
+    p.add_argument("--dask-rows", type=int, default=1_000_000, help="rows for --dask")
     add_quiet(p)
 
 
@@ -54,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
               "default thread counts only", file=sys.stderr)
         threads = [None]
     repeats, target = (3, 0.005) if args.quick else (args.repeats, 0.1)
+    if args.dask:
+        return _bench_dask(args)
     if args.train:
         return _bench_train(args, names, threads)
     peers = _available_peers(bench.PEERS) if args.peers else []
@@ -133,6 +138,24 @@ def report(args: argparse.Namespace, rows, ratios, meta: dict, title: str = "") 
         bench.plot(rows, args.plot, f"mlpkit {__version__}: " + " ".join(str(meta[k]) for k in ("model", "dtype", "training") if k in meta)
                    + f" - {_cpu()}", meta.get("peak_samples_per_s"))
         print(f"wrote {args.plot}", file=sys.stderr)
+
+
+def _bench_dask(args: argparse.Namespace) -> int:
+    from .. import bench_dask
+
+    rows = args.dask_rows if not args.quick else min(args.dask_rows, 100_000)
+    print(f"mlpkit {__version__} bench --dask: {args.model} {args.dtype}, {rows:,} rows from a .npy file; "
+          f"LocalCluster workers are processes of one thread; {_cpu()}", file=sys.stderr)
+    with BenchProgress(0, args.quiet) as bar:
+        results = bench_dask.run(args.model, args.dtype, rows, (1, 2), repeats=1 if args.quick else 3,
+                                 chunk_rows=min(50_000, max(1000, rows // 20)), progress=bar)
+    print(bench_dask.format_rows(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"mlpkit": __version__, "model": args.model, "dtype": args.dtype, "rows": rows,
+                       "results": [vars(r) for r in results]}, f, indent=2)
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
 
 
 def _cpu() -> str:

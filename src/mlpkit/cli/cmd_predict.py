@@ -12,7 +12,9 @@ from .options import add_model_file, add_quiet, progress_bar
 NAME = "predict"
 SUMMARY = "run a model over .npy/.npz/.csv/MNIST .gz rows, write .npy or .csv"
 EPILOG = ("example:\n  mlpkit predict m1.npz t10k-images-idx3-ubyte.gz -o probs.npy\n"
-          "  mlpkit predict m1.npz rows.csv -o classes.csv --classes")
+          "  mlpkit predict m1.npz rows.csv -o classes.csv --classes\n"
+          "  mlpkit predict m1.npz big.npy -o probs.zarr --dask local:2      # a LocalCluster of 2 workers\n"
+          "  mlpkit predict m1.npz big.zarr -o probs.npy --dask tcp://scheduler:8786")
 COMPILES = True
 
 
@@ -25,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", help=".npz input: which array")
     p.add_argument("--skip-rows", type=int, default=0, help=".csv input: header lines to skip (default 0)")
     add_model_file(p)
+    p.add_argument("--dask", metavar="SCHEDULER",
+                   help="run on Dask: 'local:N' starts a LocalCluster of N one-thread workers, else a scheduler "
+                        "address (tcp://host:8786); input and output .npy or .zarr (needs mlpkit[dask])")
     add_quiet(p)
 
 
@@ -58,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from ..mlp.files import load_any
 
     model = load_any(args.model, args.activations, backend=args.backend)
+    if args.dask:
+        return run_dask(args, model)
     x = open_input(args.input, args.key, args.skip_rows)
     if x.ndim != 2:
         raise ValueError(f"{args.input}: expected rows of features (2-D); received shape {x.shape}")
@@ -96,4 +103,73 @@ def run(args: argparse.Namespace) -> int:
         if os.path.exists(tmp):
             os.unlink(tmp)
     print(f"wrote {args.output}: {n} rows", file=sys.stderr)
+    return 0
+
+
+def _client(spec: str):
+    """A distributed Client for ``local:N`` (a LocalCluster of N one-thread workers) or an address."""
+    from distributed import Client, LocalCluster
+
+    if spec.startswith("local:"):
+        try:
+            n = int(spec.split(":", 1)[1])
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"--dask local:N needs a number of workers N >= 1; received {spec!r}")
+        return Client(LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=40))
+    return Client(spec, timeout="20s")
+
+
+def run_dask(args: argparse.Namespace, model) -> int:
+    """``predict --dask``: the blocks computed on the cluster, written on this machine as they
+    arrive (under a temporary name, renamed at the end) with a progress bar over the blocks."""
+    import shutil
+
+    import numpy as np
+
+    from .. import dask as mlpkit_dask
+
+    for path, what in ((args.input, "input"), (args.output, "output")):
+        if not path.endswith((".npy", ".zarr")):
+            raise ValueError(f"{path}: with --dask the {what} must be .npy or .zarr")
+    with _client(args.dask) as client:
+        mlpkit_dask.warm_up_workers(client, [model.dtype])
+        fn = mlpkit_dask.predict_classes if args.classes else mlpkit_dask.predict
+        y = fn(model, args.input, chunk_rows=args.batch_size)
+        folder = os.path.dirname(os.path.abspath(args.output))
+        tmp = os.path.join(folder, f".{os.path.basename(args.output)}.{os.getpid()}.part")
+        if args.output.endswith(".npy"):
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=y.dtype, shape=y.shape)
+        else:
+            import zarr
+
+            out = zarr.open_array(tmp, mode="w", shape=y.shape, dtype=y.dtype, chunks=(args.batch_size,) + y.shape[1:])
+        try:
+            from distributed import as_completed
+
+            blocks = y.to_delayed().ravel()
+            starts = np.concatenate([[0], np.cumsum(y.chunks[0])])
+            futures = client.compute(list(blocks))
+            index = {f.key: i for i, f in enumerate(futures)}
+            bar = progress_bar(len(futures), "block", f"predict on {args.dask}", args.quiet)
+            bar.unit_scale = False
+            for future, block in as_completed(futures, with_results=True):
+                i = index[future.key]
+                out[starts[i] : starts[i + 1]] = block
+                bar.update(1)
+            bar.close()
+            if args.output.endswith(".npy"):
+                out.flush()
+                del out
+                os.replace(tmp, args.output)
+            else:
+                if os.path.exists(args.output):
+                    shutil.rmtree(args.output)
+                os.replace(tmp, args.output)
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp) if os.path.isdir(tmp) else os.unlink(tmp)
+    print(f"wrote {args.output}: {y.shape[0]} rows", file=sys.stderr)
     return 0
