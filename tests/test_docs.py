@@ -69,11 +69,16 @@ def test_python_blocks_run(page, tmp_path):
     assert done.returncode == 0, f"{page}:\n{done.stderr[-3000:]}"
 
 
-@pytest.mark.parametrize("page, index, lang, code, skip", [b for b in BLOCKS if b[2] == "bash"],
-                         ids=[f"{b[0]}-{b[1]}" for b in BLOCKS if b[2] == "bash"])
-def test_shell_blocks_run(page, index, lang, code, skip, tmp_path):
-    if skip:
-        pytest.skip(f"{page} block {index}: {skip}")
+@pytest.mark.parametrize("page, index, lang", [b[:3] for b in BLOCKS if b[4]], ids=[f"{b[0]}-{b[1]}" for b in BLOCKS if b[4]])
+def test_blocks_marked_skip_say_why(page, index, lang):
+    reason = next(b[4] for b in BLOCKS if b[:2] == (page, index))
+    assert len(reason) > 15, f"{page} block {index}: a skip needs its reason"
+    pytest.skip(f"{page} block {index} ({lang}): {reason}")
+
+
+@pytest.mark.parametrize("page, index, code", [(b[0], b[1], b[3]) for b in BLOCKS if b[2] == "bash" and not b[4]],
+                         ids=[f"{b[0]}-{b[1]}" for b in BLOCKS if b[2] == "bash" and not b[4]])
+def test_shell_blocks_run(page, index, code, tmp_path):
     env = _workdir(tmp_path)
     for line in code.replace("\\\n", " ").splitlines():
         command = line.split(" #", 1)[0].strip()
