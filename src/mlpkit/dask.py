@@ -26,6 +26,7 @@ such a batch does; any larger block is bit-identical to a local ``predict`` of t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any, Sequence
 
@@ -98,17 +99,9 @@ def _block(x: np.ndarray, model: MLP, classes: bool, threads: int | None) -> np.
     if len(x) == 0:
         n_out = model.layer_sizes[-1]
         return np.empty((0,), np.int64) if classes else np.empty((0, n_out), model.dtype)
-    with num_threads(threads) if threads else _nothing():
+    with num_threads(threads) if threads else contextlib.nullcontext():
         y = model.predict_classes(x) if classes else model.predict(x)
     return np.asarray(y, dtype=np.int64) if classes else y
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _map(model: MLP, X: Any, classes: bool, threads: int | None, chunk_rows: int | None) -> da.Array:

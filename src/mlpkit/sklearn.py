@@ -87,11 +87,6 @@ class _MLPEstimator(BaseEstimator):
         check_is_fitted(self, "model_")
         return self.model_.to_backend(self.model_.backend)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
-
 
 class MLPClassifier(ClassifierMixin, _MLPEstimator):
     """A softmax classifier: ``predict_proba`` is the network output, ``predict`` its argmax in
