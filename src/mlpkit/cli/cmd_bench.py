@@ -105,7 +105,6 @@ class BenchProgress:
 
     def __init__(self, total: int, quiet: bool) -> None:
         self.bar = progress_bar(total, "repeat", "bench", quiet)
-        self.bar.unit_scale = False
 
     def __call__(self, message: str) -> None:
         if message.startswith("skipped"):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 
-from .options import add_model_file, add_quiet, progress_bar
+from .options import add_model_file, add_quiet, progress_bar, replaced_on_success
 
 NAME = "predict"
 SUMMARY = "run a model over .npy/.npz/.csv/MNIST .gz rows, write .npy or .csv"
@@ -71,12 +69,7 @@ def run(args: argparse.Namespace) -> int:
     n, width = len(x), (1 if args.classes else model.layer_sizes[-1])
     if not args.output.endswith((".npy", ".csv")):
         raise ValueError(f"{args.output}: the output must end in .npy or .csv")
-    # written under a temporary name beside the output and renamed at the end: a failure half-way
-    # (a NaN row, Ctrl-C, a full disk) leaves no partial file, and an existing output is kept
-    folder = os.path.dirname(os.path.abspath(args.output))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(args.output)}.", suffix=".part")
-    os.close(fd)
-    try:
+    with replaced_on_success(args.output) as tmp:
         if args.output.endswith(".npy"):
             shape = (n,) if args.classes else (n, width)
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int64 if args.classes else model.dtype, shape=shape)
@@ -86,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             handle = open(tmp, "w")
             sink = lambda i, y: np.savetxt(handle, y.reshape(len(y), -1), delimiter=",", fmt="%d" if args.classes else "%.9g")  # noqa: E731
             finish = handle.close
-        bar = progress_bar(n, "row", "predict", args.quiet)
+        bar = progress_bar(n, "row", "predict", args.quiet, scale=True)
         try:
             for i in range(0, n, args.batch_size):
                 chunk = np.asarray(x[i : i + args.batch_size])
@@ -98,10 +91,6 @@ def run(args: argparse.Namespace) -> int:
             finish()
             if args.output.endswith(".npy"):
                 del out  # close the memory map before the rename
-        os.replace(tmp, args.output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     print(f"wrote {args.output}: {n} rows", file=sys.stderr)
     return 0
 
@@ -125,8 +114,6 @@ def _client(spec: str):
 def run_dask(args: argparse.Namespace, model) -> int:
     """``predict --dask``: the blocks computed on the cluster, written on this machine as they
     arrive (under a temporary name, renamed at the end) with a progress bar over the blocks."""
-    import shutil
-
     import numpy as np
 
     from .. import dask as mlpkit_dask
@@ -138,23 +125,19 @@ def run_dask(args: argparse.Namespace, model) -> int:
         mlpkit_dask.warm_up_workers(client, [model.dtype])
         fn = mlpkit_dask.predict_classes if args.classes else mlpkit_dask.predict
         y = fn(model, args.input, chunk_rows=args.batch_size)
-        folder = os.path.dirname(os.path.abspath(args.output))
-        tmp = os.path.join(folder, f".{os.path.basename(args.output)}.{os.getpid()}.part")
-        if args.output.endswith(".npy"):
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=y.dtype, shape=y.shape)
-        else:
-            import zarr
+        from distributed import as_completed
 
-            out = zarr.open_array(tmp, mode="w", shape=y.shape, dtype=y.dtype, chunks=(args.batch_size,) + y.shape[1:])
-        try:
-            from distributed import as_completed
+        with replaced_on_success(args.output) as tmp:
+            if args.output.endswith(".npy"):
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=y.dtype, shape=y.shape)
+            else:
+                import zarr
 
-            blocks = y.to_delayed().ravel()
+                out = zarr.open_array(tmp, mode="w", shape=y.shape, dtype=y.dtype, chunks=(args.batch_size,) + y.shape[1:])
             starts = np.concatenate([[0], np.cumsum(y.chunks[0])])
-            futures = client.compute(list(blocks))
+            futures = client.compute(list(y.to_delayed().ravel()))
             index = {f.key: i for i, f in enumerate(futures)}
             bar = progress_bar(len(futures), "block", f"predict on {args.dask}", args.quiet)
-            bar.unit_scale = False
             for future, block in as_completed(futures, with_results=True):
                 i = index[future.key]
                 out[starts[i] : starts[i + 1]] = block
@@ -162,14 +145,6 @@ def run_dask(args: argparse.Namespace, model) -> int:
             bar.close()
             if args.output.endswith(".npy"):
                 out.flush()
-                del out
-                os.replace(tmp, args.output)
-            else:
-                if os.path.exists(args.output):
-                    shutil.rmtree(args.output)
-                os.replace(tmp, args.output)
-        finally:
-            if os.path.exists(tmp):
-                shutil.rmtree(tmp) if os.path.isdir(tmp) else os.unlink(tmp)
+                del out  # close the memory map before the rename
     print(f"wrote {args.output}: {y.shape[0]} rows", file=sys.stderr)
     return 0

@@ -41,7 +41,6 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     print(f"{'recipe':16} {'backend':8} {'score':>8} {'target':>9} {'seconds':>8}  result", flush=True)
     bar = progress_bar(len(names) * len(backends), "run", "reproduce", args.quiet)
-    bar.unit_scale = False
     for name in names:
         recipe = recipes.RECIPES[name]
         for backend in backends:

@@ -4,7 +4,11 @@ the progress bar."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import sys
+import tempfile
 
 from ..backends.registry import CHOICES, normalize
 
@@ -70,10 +74,32 @@ def add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def progress_bar(total: int, unit: str, desc: str, quiet: bool = False):
-    """A tqdm bar on stderr (``tqdm.auto``: a widget in notebooks, a line every 10 s in a log)."""
+def progress_bar(total: int, unit: str, desc: str, quiet: bool = False, scale: bool = False):
+    """A tqdm bar on stderr (``tqdm.auto``: a widget in notebooks, a line every 10 s in a log);
+    ``scale``: counts shown as 12.3k."""
     from tqdm.auto import tqdm
 
     interval = 0.1 if sys.stderr.isatty() else 10.0  # a log gets a line every 10 s, none for a short task
-    return tqdm(total=total, unit=unit, unit_scale=True, desc=desc, file=sys.stderr, disable=quiet, leave=False,
+    return tqdm(total=total, unit=unit, unit_scale=scale, desc=desc, file=sys.stderr, disable=quiet, leave=False,
                 mininterval=interval, delay=0 if interval < 1 else interval, dynamic_ncols=True)
+
+
+@contextlib.contextmanager
+def replaced_on_success(path: str):
+    """Yield a temporary name beside ``path`` to write the output to; when the block ends without
+    an exception it replaces ``path`` (a file or a folder such as a .zarr), else it is removed: a
+    failure half-way (a NaN row, Ctrl-C, a full disk) leaves no partial output and keeps an old one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
+    os.close(fd)
+    os.unlink(tmp)  # the writer creates it: a file (.npy, .csv) or a folder (.zarr)
+    try:
+        yield tmp
+        if os.path.isdir(path) and os.path.isdir(tmp):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+        elif os.path.exists(tmp):
+            os.unlink(tmp)

@@ -136,9 +136,7 @@ class MLP:
         """
         store = self._store  # plain attributes from here: this is the single-sample hot path
         ops = store.ops
-        arr = checks.input_array(x, self._n_in)
-        if arr.dtype.kind in "iu" and self.metadata.get(INPUT_DIVISOR):
-            arr = self._from_integers(arr)
+        arr = self._from_integers(checks.input_array(x, self._n_in))
         native = type(arr) is not np.ndarray and ops.is_native(arr)  # a NumPy input is never native
         check = check_finite and arr.dtype.kind == "f"
         with ops.scope():  # the backend issues this call's work (CuPy: on its own stream)
@@ -200,17 +198,17 @@ class MLP:
             self.metadata[INPUT_DIVISOR] = checks.input_divisor(value)
 
     def _from_integers(self, arr: Any) -> Any:
-        """Integer input rows divided by :attr:`input_divisor`, in the model dtype (as
-        ``x.astype(dtype) / divisor``, the classic normalisation)."""
+        """A checked input ``arr`` itself, or - integer-typed with an :attr:`input_divisor` - divided
+        by it in the model dtype (as ``x.astype(dtype) / divisor``, the classic normalisation).
+        The dtype test comes first: a float input (the hot path) costs one attribute read."""
+        if arr.dtype.kind not in "iu" or not self.metadata.get(INPUT_DIVISOR):
+            return arr
         dtype = np.dtype(self._dtype)
         return np.asarray(arr).astype(dtype) / dtype.type(self.metadata[INPUT_DIVISOR])
 
     def _scaled(self, x: Any) -> Any:
-        """A training or evaluation input with integer rows divided by :attr:`input_divisor`."""
-        if not self.metadata.get(INPUT_DIVISOR):
-            return x
-        arr = checks.input_array(x, self._n_in)
-        return self._from_integers(arr) if arr.dtype.kind in "iu" else arr
+        """A training or evaluation input, integer rows divided by :attr:`input_divisor`."""
+        return self._from_integers(checks.input_array(x, self._n_in)) if self.metadata.get(INPUT_DIVISOR) else x
 
     def predict_classes(self, x: Any, **kwargs: Any) -> Any:
         """Index of the largest output: an integer for one sample, (batch,) for a batch."""
