@@ -10,10 +10,11 @@ import mlpkit
 import reference as ref
 from conftest import backend_or_skip
 
-# panel widths (float32; float64 half): avx2 16, avx512 32, portable 8, with a half panel and up
-# to a quarter panel of leftover columns as dot products; tiles of 6 / 12 / 4 rows, blocks of
-# 48. Every plan shape occurs in both dtypes for every variant.
-WIDTHS = [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 20, 21, 24, 33, 40, 50, 66]
+# panel widths (float32; float64 half): avx512 48 (3 vectors), avx2 16, portable 8 (2 vectors),
+# a last panel of fewer vectors and leftover columns as dot products where they pay; tiles of
+# 8 / 6 / 4 rows, blocks of 48; inputs in blocks of 128. Every plan shape occurs in both dtypes
+# for every variant.
+WIDTHS = [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 20, 21, 24, 33, 40, 50, 66, 98, 100]
 ROWS = [3, 5, 6, 7, 11, 12, 13, 47, 48, 49, 97]
 ISAS = ["avx512", "avx2", "portable"]
 
@@ -33,7 +34,7 @@ def isa(request, monkeypatch):
 
 
 @pytest.mark.parametrize("n_out", WIDTHS)
-@pytest.mark.parametrize("n_in", [17, 40])  # 40: whole vectors plus a tail in the dot columns
+@pytest.mark.parametrize("n_in", [17, 40, 300])  # 40, 300: whole vectors plus a tail in the dot columns; 300: 3 blocks of inputs
 def test_panel_widths_match_reference(n_out, n_in, isa, dtype, rng):
     sizes = (n_in, n_out, 5, n_out)
     acts = ["sigmoid", "relu", "softmax"]
@@ -82,8 +83,8 @@ def test_dense_panels_refuses_what_would_overrun_the_arrays(isa):
 
     W, b = np.ones((5, 9), np.float32), np.zeros(9, np.float32)
     panels = G.pack_panels(W, b, isa)
-    width = G.z_width(9, np.float32, isa)
-    lm = np.array([0, 5, 9, 0, width, *G.panel_plan(9, np.float32, isa)], dtype=np.int64)
+    width = G.z_width(5, 9, np.float32, isa)
+    lm = np.array([0, 5, 9, 0, width, *G.panel_plan(5, 9, np.float32, isa)], dtype=np.int64)
     rows = 2 * isa.tile_rows
     z = np.empty((rows, width), np.float32)
     K.dense_panels(np.ones((rows, 5), np.float32), rows, panels, lm, z, isa)
@@ -103,14 +104,29 @@ def test_panel_plan_covers_every_column_once(dtype_, isa_name):
     from mlpkit.kernels.numba_isa import VARIANTS
 
     isa = VARIANTS[isa_name]
-    full = G.panel_width(dtype_, isa)
-    for n_out in range(1, 70):
-        n_full, n_half, n_dot = G.panel_plan(n_out, dtype_, isa)
-        covered = n_full * full + n_half * full // 2 + n_dot
-        assert covered == G.z_width(n_out, dtype_, isa) >= n_out
-        assert covered - n_out < full // 2 and n_dot <= full // 4 and n_half <= 1
-        if n_dot:
-            assert covered == n_out  # dot columns leave no padding
+    full, lanes = G.panel_width(dtype_, isa), G.lanes(dtype_, isa)
+    for n_in in (5, 50, 784):
+        for n_out in range(1, 120):
+            n_full, vectors, n_dot = G.panel_plan(n_in, n_out, dtype_, isa)
+            covered = n_full * full + vectors * lanes + n_dot
+            assert covered == G.z_width(n_in, n_out, dtype_, isa) >= n_out
+            assert covered - n_out < lanes and 0 <= vectors < isa.panel_vectors and n_dot <= lanes // 2
+            if n_dot:
+                assert covered == n_out  # dot columns leave no padding
+
+
+def test_dot_columns_are_chosen_where_they_pay():
+    """Leftover columns go to dot products for long inputs, to one more panel vector for short
+    ones (M1 on AVX-512, float32: 784 -> 50 = 48 + 2 dots; 50 -> 100 = 2 x 48 + a 16-wide vector)."""
+    from mlpkit.kernels import numba_gemm as G
+    from mlpkit.kernels.numba_isa import VARIANTS
+
+    avx512 = VARIANTS["avx512"]
+    assert G.panel_plan(784, 50, np.float32, avx512) == (1, 0, 2)
+    assert G.panel_plan(50, 100, np.float32, avx512) == (2, 1, 0)
+    assert G.panel_plan(100, 10, np.float32, avx512) == (0, 1, 0)
+    assert G.panel_plan(784, 512, np.float32, avx512) == (10, 2, 0)
+    assert G.panel_plan(784, 96, np.float32, avx512) == (2, 0, 0)
 
 
 def test_concurrent_callers_share_the_row_pool(rng):

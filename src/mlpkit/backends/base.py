@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -231,6 +231,14 @@ class Ops(abc.ABC):
         if not self.all_finite(x):
             return None, False
         return self.forward_one(x, net), True
+
+    def one_sample_path(self, net: Net) -> Callable[[Any, bool], Any] | None:
+        """An optional shortcut for single-sample ``predict`` with ``net``, made once per set of
+        weights: ``run(x, check_finite)`` returns the output (out,) when x is exactly what the
+        backend's kernel takes (its array type, dtype, shape (in,), layout) and the forward is
+        done - finite, or not checked - and None otherwise, for the general path to convert,
+        check and say what is wrong. None (the default): no shortcut."""
+        return None
 
     def __repr__(self) -> str:
         return f"<mlpkit {self.name} backend>"

@@ -4,7 +4,8 @@ Arrays are plain NumPy arrays, so conversion and the losses are the shared array
 :class:`~mlpkit.backends.array_ops.ArrayOps` with ``xp = numpy``; layers, activations and whole-network forwards run compiled loop kernels.
 
 Inference: every network is packed as panels for the micro-kernel variant of this CPU
-(:func:`select_isa`); up to :attr:`NumbaOps.fused_max_rows` rows go through ``forward_rows``
+(:func:`select_isa`); up to :attr:`NumbaOps.fused_max_rows` rows (networks of at most
+:attr:`NumbaOps.fused_max_bytes` of weights; one row for bigger ones) go through ``forward_rows``
 (one-row micro-kernels, the finite check folded in), larger batches through the register-tiled
 panel kernel (:mod:`mlpkit.kernels.numba_gemm`), all layers per block of rows, the rows split
 across threads. Training's layer by layer ``dense`` multiplies with BLAS (``x @ W``) and finishes with
@@ -192,14 +193,14 @@ def pack(layers: Sequence[Layer], isa: Isa) -> PackedNet:
         n_in, n_out = layer.W.shape
         panel_parts.append(G.pack_panels(layer.W, layer.b, isa))
         dt = layer.W.dtype
-        plan = G.panel_plan(n_out, dt, isa)
+        plan = G.panel_plan(n_in, n_out, dt, isa)
         code = K.ACTIVATION_CODES[layer.activation]
-        panel_rows.append((panel_offset, n_in, n_out, code, G.z_width(n_out, dt, isa), *plan))
+        panel_rows.append((panel_offset, n_in, n_out, code, G.z_width(n_in, n_out, dt, isa), *plan))
         panel_offset += panel_parts[-1].size
     batch_kernel, rows_kernel, one_kernel = _entry_points(isa)
     return PackedNet(
         layers=tuple(layers),
-        panels=np.concatenate(panel_parts),
+        panels=G.aligned(np.concatenate(panel_parts)),
         panel_meta=np.array(panel_rows, dtype=np.int64).reshape(-1, K.PANEL_META_COLUMNS),
         flops_per_row=2 * sum(layer.W.size for layer in layers),
         n_out=int(layers[-1].W.shape[1]),
@@ -220,10 +221,14 @@ class NumbaOps(ArrayOps):
     #: 1030k in one). Activations are per block: memory does not grow with the chunk.
     chunk_rows = 4096
     #: Batches of at most this many rows (and single samples) run ``forward_rows`` (one-row
-    #: micro-kernels), larger ones the panel kernel, whose cost is flat up to one tile of rows.
-    #: Measured on AMD EPYC Zen 5 (avx512 variant, 1 thread), rows-kernel time / panel-kernel
-    #: time, M1 / M2: 1 row 0.26 / 0.42, 2 rows 0.41 / 0.89, 3 rows 0.59 / 1.23, 6 rows 1.02 / 2.4.
+    #: micro-kernels), larger ones the panel kernel, whose cost is flat up to one tile of rows;
+    #: for a network of more than :attr:`fused_max_bytes` of packed weights, only single rows.
+    #: The one-row kernels read every weight once per row: from L2 for M1 (177 KiB), from L3
+    #: for M2 (2.7 MB). Rows-kernel time / panel-kernel time, M1 / M2, 1 thread: AMD EPYC Zen 5
+    #: (12 x 2 tile) 1 row 0.26 / 0.42, 2 rows 0.41 / 0.89, 3 rows 0.59 / 1.23; Intel Xeon
+    #: (AVX-512, 8 x 3 tile) 1 row 0.35 / 0.82, 2 rows 0.61 / 1.64, 3 rows 0.89 / 2.43.
     fused_max_rows = 2
+    fused_max_bytes = 1 << 20
     #: Single layers (``affine``/``dense``, training) of at most this many rows run the fused
     #: loop kernel ``affine_act``, larger ones BLAS (M1 4 rows: 26 vs 31 us; 8 rows: 50 vs 33).
     layer_max_rows = 4
@@ -280,7 +285,8 @@ class NumbaOps(ArrayOps):
     def forward_finite(self, x: Any, net: PackedNet) -> tuple[np.ndarray, bool]:
         """Checks the first layer's pre-activations inside the kernel (no separate pass over x)."""
         out = np.empty((x.shape[0], net.n_out), dtype=net.panels.dtype)
-        if x.shape[0] <= self.fused_max_rows:
+        rows = x.shape[0]
+        if rows <= self.fused_max_rows and (rows == 1 or net.panels.nbytes <= self.fused_max_bytes):
             return out, net.rows_kernel(x, net.panels, net.panel_meta, out)
         kernel = net.batch_kernel
         finite = row_scheduler.parallel_rows(
@@ -294,3 +300,22 @@ class NumbaOps(ArrayOps):
     def forward_one_finite(self, x: Any, net: PackedNet) -> tuple[np.ndarray, bool]:
         out = np.empty(net.n_out, dtype=net.panels.dtype)
         return out, net.one_kernel(x, net.panels, net.panel_meta, out)
+
+    def one_sample_path(self, net: PackedNet) -> Callable[[Any, bool], np.ndarray | None]:
+        """The one-sample kernel behind the checks it needs, for a NumPy vector of the model
+        dtype, contiguous and writable (a read-only one would make Numba compile every kernel
+        again); every other input takes predict's general path. About 1.5 us less per call
+        than that path (M1, Intel Xeon)."""
+        kernel, panels, meta, n_out = net.one_kernel, net.panels, net.panel_meta, net.n_out
+        dtype, shape = panels.dtype, (net.layers[0].W.shape[0],)
+        strides, empty, ndarray = (panels.itemsize,), np.empty, np.ndarray
+
+        def run(x: Any, check_finite: bool) -> np.ndarray | None:
+            if type(x) is not ndarray or x.dtype is not dtype or x.shape != shape or x.strides != strides:
+                return None
+            if not x.flags.writeable:
+                return None
+            out = empty(n_out, dtype)
+            return out if kernel(x, panels, meta, out) or not check_finite else None
+
+        return run

@@ -33,10 +33,11 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
     TANH,
 )
 from .numba_exp import fast_exp, fast_sigmoid
-from .numba_gemm import dots_one, dots_pair, tile_full, tile_half
+from .numba_gemm import dots_one, dots_pair
+from .numba_gemm import tile as tile_kernel
 from .numba_jit import jit
 
-# offset, n_in, n_out, activation_code, z_width, full panels, half panels, dot columns
+# offset, n_in, n_out, activation_code, z_width, full panels, vectors of the last panel, dot columns
 PANEL_META_COLUMNS = 8
 
 
@@ -116,15 +117,14 @@ def _dot_tail(x, i0, rows, n_in, k0, panels, off, n_dot, z, c0):
 @_jit
 def dense_panels(x, rows, panels, lm, z, isa):
     """z[:rows, :z_width] = x[:rows, :n_in] @ W + b for the layer described by the panel-meta row
-    ``lm`` (offset, n_in, n_out, code, z_width, full, half, dot; layout:
-    :mod:`mlpkit.kernels.numba_gemm`), packed for the variant ``isa``
+    ``lm`` (offset, n_in, n_out, code, z_width, full panels, vectors of the last panel, dot
+    columns; layout: :mod:`mlpkit.kernels.numba_gemm`), packed for the variant ``isa``
     (:mod:`mlpkit.kernels.numba_isa`). ``rows`` is a multiple of isa.tile_rows; x and z have
     unit inner stride and at least ``rows`` rows."""
-    off, n_in, width, n_full, n_half, n_dot = lm[0], lm[1], lm[4], lm[5], lm[6], lm[7]
-    tile = isa.tile_rows
-    full = isa.panel_vectors * isa.vector_bytes // z.itemsize
-    half = full // 2
-    c_dot = n_full * full + n_half * half
+    off, n_in, width, n_full, n_last, n_dot = lm[0], lm[1], lm[4], lm[5], lm[6], lm[7]
+    tile, vectors = isa.tile_rows, isa.panel_vectors
+    full = vectors * isa.vector_bytes // z.itemsize
+    c_dot = width - n_dot
     dot_off = off + (n_in + 1) * c_dot
     # the micro-kernel does no bounds checks: refuse what would read or write past the arrays
     if rows % tile or rows > x.shape[0] or rows > z.shape[0] or n_in > x.shape[1] or width > z.shape[1]:
@@ -134,10 +134,10 @@ def dense_panels(x, rows, panels, lm, z, isa):
     for i0 in range(0, rows, tile):
         p_off = off
         for p in range(n_full):
-            tile_full(x, i0, n_in, panels, p_off, z, p * full, isa)
+            tile_kernel(x, i0, n_in, panels, p_off, z, p * full, vectors, isa)
             p_off += (n_in + 1) * full
-        if n_half:
-            tile_half(x, i0, n_in, panels, p_off, z, n_full * full, isa)
+        if n_last:
+            tile_kernel(x, i0, n_in, panels, p_off, z, n_full * full, n_last, isa)
         if n_dot:
             dense_dot_columns(x, i0, n_in, panels, dot_off, n_dot, z, c_dot, isa)
 

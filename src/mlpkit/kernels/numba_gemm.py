@@ -6,21 +6,26 @@ instead packs the constant weights once and streams the input. This module does 
 weights are packed once (:func:`pack_panels`) and a micro-kernel keeps a tile_rows x panel block
 of the result in vector registers while it runs over the inputs.
 
-Numba cannot express "keep these 12 vectors in registers": written as scalar loops LLVM
+Numba cannot express "keep these 24 vectors in registers": written as scalar loops LLVM
 vectorises the k reduction instead and spills (measured 3 GFLOP/s). The micro-kernel is therefore
 emitted as LLVM IR through ``numba.extending.intrinsic``: vectors of the variant's width
 (:mod:`mlpkit.kernels.numba_isa`: 16, 32 or 64 bytes), ``llvm.fmuladd`` (an FMA where the CPU has
 one), accumulators in allocas that LLVM promotes to registers. The variant (tile rows, vector
 width, vectors per panel) is an argument whose Numba type carries the numbers, so they are
-constants in the IR. Measured on a Zen 3 core (AVX2 variant), float32, batch 4096, against
+constants in the IR. The panels buffer starts on a cache line (:func:`aligned`). Measured on a Zen 3 core (AVX2 variant), float32, batch 4096, against
 OpenBLAS 0.3.31 sgemm on the same operands (useful FLOPs only): 784x50 67 vs 48 GFLOP/s,
-50x100 63 vs 54, 100x10 48 vs 35, 784x512 86 vs 82.
+50x100 63 vs 54, 100x10 48 vs 35, 784x512 86 vs 82. On an Intel Xeon (AVX-512 variant, 8 x 3
+tile), 4080 rows: 784x48 182 GFLOP/s, 784x512 158, 512x512 160; OpenBLAS SkylakeX sgemm 172 on
+4092x784 @ 784x512, 109 on 784x50.
 
 Column plan (:func:`panel_plan`): a layer's n_out columns go into full panels of
-``panel_width`` columns (AVX2: 16 float32 / 8 float64), then at most one HALF-wide panel, then at most HALF/2 columns done as
-dot products (``dense_dot_columns`` in numba_cpu). Vector lanes past n_out are wasted work, so
-the few leftover columns of e.g. 50 = 3 x 16 + 2 cost 2 dot products instead of a padded 8-wide
-panel (784 FMAs per row on 2 useful lanes of 8).
+``panel_width`` columns (isa.panel_vectors vectors: AVX-512 48 float32, AVX2 16), then at most one
+panel of fewer whole vectors, then the few columns left over as dot products
+(``dense_dot_columns`` in numba_cpu) where those cost less than one more, mostly empty, vector
+(:func:`_dots_pay`: long inputs). Vector lanes past n_out are wasted work: M1's 784 -> 50 on
+AVX-512 is one 48-wide panel and 2 dot columns (784 FMAs a row on 2 useful lanes of 16 would
+cost 4x the dots); its 50 -> 100 is two 48-wide panels and one 16-wide vector, since four dot
+products over only 50 inputs cost twice that vector (sums across lanes, scalar tails).
 
 Buffer layout (1-D, model dtype), per layer: each panel as ``(n_in + 1, width)`` row-major, its
 slice of the bias first and then its slice of every row of W (columns past n_out are zero); then
@@ -41,46 +46,75 @@ from numba.extending import intrinsic
 from .numba_isa import Isa, IsaType
 
 
+def lanes(dtype, isa: Isa) -> int:
+    """Elements per vector register: AVX-512 16 float32 / 8 float64, AVX2 8 / 4, portable 4 / 2."""
+    return isa.vector_bytes // np.dtype(dtype).itemsize
+
+
 def panel_width(dtype, isa: Isa) -> int:
-    """Columns per full panel: AVX2 16 float32 / 8 float64, AVX-512 32 / 16, portable 8 / 4."""
+    """Columns per full panel: AVX-512 48 float32 / 24 float64, AVX2 16 / 8, portable 8 / 4."""
     return isa.panel_width(np.dtype(dtype).itemsize)
 
 
-def panel_plan(n_out: int, dtype, isa: Isa) -> tuple[int, int, int]:
-    """(full panels, half panels (0 or 1), dot-product columns) covering n_out columns."""
-    full = panel_width(dtype, isa)
-    half = full // 2
-    n_full, rest = divmod(n_out, full)
-    if rest == 0:
-        return n_full, 0, 0
-    if rest <= half // 2:
-        return n_full, 0, rest
-    if rest <= half:
-        return n_full, 1, 0
-    if rest - half <= half // 2:
-        return n_full, 1, rest - half
-    return n_full + 1, 0, 0
+#: What one dot column costs beyond its n_in / lanes vector FMAs per row, in vector FMAs: the
+#: sum across lanes, the scalar tail, the store. Measured on an Intel Xeon (AVX-512, float32,
+#: 12-row tiles): two dot columns of a 784-input layer cost 41 ns a row, a one-vector panel
+#: 210 ns; four of a 50-input layer 28 ns, a one-vector panel 13 ns.
+DOT_OVERHEAD = 24
 
 
-def z_width(n_out: int, dtype, isa: Isa) -> int:
-    """Columns the kernels write for a layer with n_out outputs (n_out plus panel padding)."""
-    n_full, n_half, n_dot = panel_plan(n_out, dtype, isa)
-    full = panel_width(dtype, isa)
-    return n_full * full + n_half * (full // 2) + n_dot
+def _dots_pay(columns: int, n_in: int, n_lanes: int) -> bool:
+    """Whether ``columns`` leftover columns cost less as dot products than as one more panel
+    vector (n_in vector FMAs a row, however few of its lanes are used)."""
+    return columns <= n_lanes // 2 and columns * (n_in / n_lanes + DOT_OVERHEAD) < n_in
+
+
+def panel_plan(n_in: int, n_out: int, dtype, isa: Isa) -> tuple[int, int, int]:
+    """(full panels, vectors of the last panel (0 .. panel_vectors - 1), dot-product columns)
+    covering n_out columns of a layer with n_in inputs."""
+    n_lanes = lanes(dtype, isa)
+    n_full, rest = divmod(n_out, isa.panel_vectors * n_lanes)
+    vectors, left = divmod(rest, n_lanes)
+    if left and not _dots_pay(left, n_in, n_lanes):
+        vectors, left = vectors + 1, 0
+    if vectors == isa.panel_vectors:
+        return n_full + 1, 0, 0
+    return n_full, vectors, left
+
+
+def z_width(n_in: int, n_out: int, dtype, isa: Isa) -> int:
+    """Columns the kernels write for a layer (n_out plus the last panel's padding)."""
+    n_full, vectors, n_dot = panel_plan(n_in, n_out, dtype, isa)
+    return n_full * panel_width(dtype, isa) + vectors * lanes(dtype, isa) + n_dot
 
 
 def pack_panels(W: np.ndarray, b: np.ndarray, isa: Isa) -> np.ndarray:
     """W (n_in, n_out), b (n_out,) -> 1-D buffer of W's dtype for variant ``isa`` (layout in the module doc)."""
     n_in, n_out = W.shape
-    n_full, n_half, n_dot = panel_plan(n_out, W.dtype, isa)
+    n_full, vectors, n_dot = panel_plan(n_in, n_out, W.dtype, isa)
     full = panel_width(W.dtype, isa)
-    width = n_full * full + n_half * (full // 2)  # columns in panels
+    width = n_full * full + vectors * lanes(W.dtype, isa)  # columns in panels
     wb = np.zeros((n_in + 1, max(width, n_out)), dtype=W.dtype)
     wb[0, :n_out] = b
     wb[1:, :n_out] = W
     parts = [np.ravel(wb[:, c0 : min(c0 + full, width)]) for c0 in range(0, width, full)]
     parts.append(np.ravel(wb[:, width : width + n_dot].T))  # (n_dot, n_in + 1)
     return np.concatenate(parts)
+
+
+#: panel buffers start on a cache line: a 64-byte vector load that straddles two lines costs
+#: two (one-sample M1 on an Intel Xeon: 2.3 or 2.8 us by where NumPy happened to put the buffer)
+ALIGN_BYTES = 64
+
+
+def aligned(buffer: np.ndarray, align: int = ALIGN_BYTES) -> np.ndarray:
+    """A copy of the 1-D ``buffer`` whose first element sits on an ``align``-byte boundary."""
+    pad = align // buffer.itemsize
+    raw = np.empty(buffer.size + pad, dtype=buffer.dtype)
+    start = (-raw.ctypes.data % align) // buffer.itemsize
+    out = raw[start : start + buffer.size]
+    out[:] = buffer
+    return out
 
 
 class _LoopID(ir.values.MDValue):
@@ -126,7 +160,7 @@ class _Emitter:
     """IR helpers shared by the micro-kernels: pointers through row strides, vector loads, FMA."""
 
     def __init__(self, context, builder, dtype, isa: Isa) -> None:
-        self.context, self.builder = context, builder
+        self.context, self.builder, self.isa = context, builder, isa
         self.fty = context.get_value_type(dtype)
         self.align = context.get_abi_sizeof(self.fty)
         self.lanes = isa.vector_bytes // self.align
@@ -156,6 +190,16 @@ class _Emitter:
         vp = self.builder.bitcast(self.builder.gep(ptr, [index]), self.vty.as_pointer())
         self.builder.store(value, vp, align=self.align)
 
+    def prefetch(self, ptr, index, vectors):
+        """Ask for the cache lines of ``vectors`` vectors at ptr[index] (read, into L1)."""
+        b = self.builder
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
+        base = b.bitcast(b.gep(ptr, [index]), i8p)
+        for line in range(0, vectors * self.lanes * self.align, 64):
+            b.call(fn, [b.gep(base, [I64(line)]), i32(0), i32(3), i32(1)])  # read, keep in all levels, data
+
     def fma_into(self, acc, a, w):
         """acc (an alloca) <- a * w + acc."""
         self.builder.store(self.builder.call(self.fmuladd, [a, w, self.builder.load(acc)]), acc)
@@ -171,81 +215,90 @@ class _Emitter:
         return b.extract_element(v, ir.IntType(32)(0))
 
 
-def _tile_intrinsic(half: bool):
-    """An intrinsic ``tile(x, i0, n_in, panels, off, z, c0, isa)`` computing
+def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, rows):
+    """The straight-line micro-kernel of :data:`tile` for one vector count (see there)."""
+    builder, lanes, vty = e.builder, e.lanes, e.vty
+    splits = max(1, 8 // vectors) if rows == 1 else 1
+    width = vectors * lanes
+    panel = builder.gep(pa.data, [offv])
+    xrows = [e.row_ptr(xa, builder.add(i0v, I64(r))) for r in range(rows)]
+    # accumulators start at the bias (row 0 of the panel), partial sums at zero
+    bias = [e.load_vec(panel, I64(v * lanes)) for v in range(vectors)]
+    zero = ir.Constant(vty, [ir.Constant(e.fty, 0.0)] * lanes)
+    acc = [[[cgutils.alloca_once_value(builder, bias[v] if p == 0 else zero) for v in range(vectors)]
+            for p in range(splits)] for _ in range(rows)]
+    undef = ir.Constant(vty, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    w_base = builder.gep(panel, [I64(width)])  # panel row 1: W's first row
 
-    z[i0 + r, c0 : c0 + vectors * lanes] = panels-bias + sum_k x[i0 + r, k] * panel[k, :]
+    prefetch = e.isa.prefetch_rows if rows == 1 else 0  # see Isa.prefetch_rows
 
-    for r < isa.tile_rows, the panel starting at element ``off`` of
-    ``panels``, ``vectors`` = isa.panel_vectors (half: half of them) and ``lanes`` =
-    isa.vector_bytes / itemsize. x and z are 2-D with unit inner stride (any row stride);
-    nothing is bounds-checked: the caller guarantees i0 + rows <= rows of x and z, n_in <=
-    columns of x.
+    def step(k, p):  # acc[.][p] += x[., k] * panel[1 + k, :]
+        w_at = builder.mul(k, I64(width))
+        if prefetch:
+            e.prefetch(w_base, builder.add(w_at, I64(prefetch * width)), vectors)
+        w = [e.load_vec(w_base, builder.add(w_at, I64(v * lanes))) for v in range(vectors)]
+        for r in range(rows):
+            xs = builder.load(builder.gep(xrows[r], [k]))
+            xb = builder.shuffle_vector(builder.insert_element(undef, xs, ir.IntType(32)(0)), undef, splat)
+            for v in range(vectors):
+                e.fma_into(acc[r][p][v], xb, w[v])
 
-    With one row (``Isa.one_row()``) there are only ``vectors`` accumulators, and a chain of n_in dependent FMAs
-    through each would wait on the FMA latency (4 cycles) at every step; the k loop then keeps
-    ``8 / vectors`` partial sums (k, k+1, ... in turn) that are added once at the end, so 8
-    independent FMAs are in flight as on a full tile."""
-
-    @intrinsic
-    def tile(typingctx, x, i0, n_in, panels, off, z, c0, isa):
-        if not isinstance(isa, IsaType):
-            return None
-        sig = types.void(x, i0, n_in, panels, off, z, c0, isa)
-        variant = isa.isa
-        vectors = variant.panel_vectors // 2 if half else variant.panel_vectors
-        rows = variant.tile_rows
-        splits = max(1, 8 // vectors) if rows == 1 else 1
-
-        def codegen(context, builder, sig, args):
-            e = _Emitter(context, builder, sig.args[0].dtype, variant)
-            xa, pa, za = e.array(sig.args[0], args[0]), e.array(sig.args[3], args[3]), e.array(sig.args[5], args[5])
-            i0v, kv, offv, c0v = (e.i64(args[i]) for i in (1, 2, 4, 6))
-            lanes, vty = e.lanes, e.vty
-            width = vectors * lanes
-            panel = builder.gep(pa.data, [offv])
-            xrows = [e.row_ptr(xa, builder.add(i0v, I64(r))) for r in range(rows)]
-            # accumulators start at the bias (row 0 of the panel); partial sums at zero
-            bias = [e.load_vec(panel, I64(v * lanes)) for v in range(vectors)]
-            zero = ir.Constant(vty, [ir.Constant(e.fty, 0.0)] * lanes)
-            acc = [[[cgutils.alloca_once_value(builder, bias[v] if p == 0 else zero) for v in range(vectors)]
-                    for p in range(splits)] for _ in range(rows)]
-            undef = ir.Constant(vty, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-
-            def step(k, p):  # acc[.][p] += x[., k] * panel[k + 1, :]
-                w_at = builder.mul(builder.add(k, I64(1)), I64(width))
-                w = [e.load_vec(panel, builder.add(w_at, I64(v * lanes))) for v in range(vectors)]
-                for r in range(rows):
-                    xs = builder.load(builder.gep(xrows[r], [k]))
-                    xb = builder.shuffle_vector(builder.insert_element(undef, xs, ir.IntType(32)(0)), undef, splat)
-                    for v in range(vectors):
-                        e.fma_into(acc[r][p][v], xb, w[v])
-
-            main = builder.udiv(kv, I64(splits)) if splits > 1 else kv
-            with _counted_loop(builder, main) as it:
-                for p in range(splits):
-                    step(builder.add(builder.mul(it, I64(splits)), I64(p)), p)
-            if splits > 1:
-                done = builder.mul(main, I64(splits))
-                with _counted_loop(builder, builder.sub(kv, done)) as j:
-                    step(builder.add(done, j), 0)
-            for r in range(rows):
-                zrow = e.row_ptr(za, builder.add(i0v, I64(r)))
-                for v in range(vectors):
-                    total = builder.load(acc[r][0][v])
-                    for p in range(1, splits):
-                        total = builder.fadd(total, builder.load(acc[r][p][v]))
-                    e.store_vec(total, zrow, builder.add(c0v, I64(v * lanes)))
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return tile
+    main = builder.udiv(nkv, I64(splits)) if splits > 1 else nkv
+    with _counted_loop(builder, main) as it:
+        for p in range(splits):
+            step(builder.add(builder.mul(it, I64(splits)), I64(p)), p)
+    if splits > 1:
+        done = builder.mul(main, I64(splits))
+        with _counted_loop(builder, builder.sub(nkv, done)) as j:
+            step(builder.add(done, j), 0)
+    for r in range(rows):
+        zrow = e.row_ptr(za, builder.add(i0v, I64(r)))
+        for v in range(vectors):
+            total = builder.load(acc[r][0][v])
+            for p in range(1, splits):
+                total = builder.fadd(total, builder.load(acc[r][p][v]))
+            e.store_vec(total, zrow, builder.add(c0v, I64(v * lanes)))
 
 
-tile_full = _tile_intrinsic(half=False)  # a full panel
-tile_half = _tile_intrinsic(half=True)  # the last, half-wide panel
+@intrinsic
+def tile(typingctx, x, i0, n_in, panels, off, z, c0, vectors, isa):
+    """``tile(x, i0, n_in, panels, off, z, c0, vectors, isa)``: for r < isa.tile_rows,
+
+    z[i0 + r, c0 : c0 + width] = bias + sum_{k < n_in} x[i0 + r, k] * panel[1 + k, :]
+
+    where the panel of ``vectors`` vectors (``width`` = vectors * lanes columns, lanes =
+    isa.vector_bytes / itemsize; 1 <= vectors <= isa.panel_vectors) starts at element ``off``
+    of ``panels`` with its bias as row 0. One copy of the straight-line kernel per vector count is
+    emitted behind a switch on ``vectors``; where the caller passes a constant, LLVM keeps only
+    that one. x and z are 2-D with unit inner stride (any row stride); nothing is bounds-checked:
+    the caller guarantees i0 + rows <= rows of x and z, n_in <= columns of x.
+
+    With one row (``Isa.one_row()``) there are only ``vectors`` accumulators, and a chain of n_in
+    dependent FMAs through each would wait on the FMA latency (4 cycles) at every step; the k
+    loop then keeps ``8 / vectors`` partial sums (k, k+1, ... in turn) that are added once at the
+    end, so 8 independent FMAs are in flight as on a full tile."""
+    if not isinstance(isa, IsaType):
+        return None
+    sig = types.void(x, i0, n_in, panels, off, z, c0, vectors, isa)
+    variant = isa.isa
+
+    def codegen(context, builder, sig, args):
+        e = _Emitter(context, builder, sig.args[0].dtype, variant)
+        xa, pa, za = e.array(sig.args[0], args[0]), e.array(sig.args[3], args[3]), e.array(sig.args[5], args[5])
+        i0v, nkv, offv, c0v = (e.i64(args[i]) for i in (1, 2, 4, 6))
+        done = builder.append_basic_block("tile.done")
+        switch = builder.switch(e.i64(args[7]), done)
+        for vectors in range(1, variant.panel_vectors + 1):
+            case = builder.append_basic_block(f"tile.v{vectors}")
+            switch.add_case(I64(vectors), case)
+            builder.position_at_end(case)
+            _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, variant.tile_rows)
+            builder.branch(done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 def _dot_intrinsic(columns: int):

@@ -135,6 +135,10 @@ class MLP:
         peak memory does not grow with the input beyond the output itself.
         """
         store = self._store  # plain attributes from here: this is the single-sample hot path
+        if store.one_sample is not None:  # the backend's shortcut for a vector it takes as is
+            y = store.one_sample(x, check_finite)
+            if y is not None:
+                return y
         ops = store.ops
         arr = self._from_integers(checks.input_array(x, self._n_in))
         native = type(arr) is not np.ndarray and ops.is_native(arr)  # a NumPy input is never native

@@ -56,6 +56,7 @@ class Parameters:
     def refresh(self) -> None:
         """Rebuild the backend's packed network after the values of :attr:`flat` changed."""
         self.net = self.ops.prepare(self.layers)
+        self.one_sample = self.ops.one_sample_path(self.net)  # None, or predict's shortcut
 
     def snapshot(self) -> np.ndarray:
         """A host copy of every parameter (the layout of :attr:`flat`)."""

@@ -1,0 +1,57 @@
+"""predict's single-sample shortcut (Ops.one_sample_path): taken only for a vector the kernel
+takes as is, giving what the general path gives; everything else goes the general way."""
+
+import numpy as np
+import pytest
+
+import mlpkit
+from conftest import backend_or_skip
+
+
+@pytest.fixture
+def model(dtype):
+    backend_or_skip("numba")
+    return mlpkit.MLP([20, 7, 3], backend="numba", dtype=dtype, seed=0)
+
+
+def test_the_shortcut_gives_what_the_general_path_gives(model, dtype, rng):
+    x = rng.random(20).astype(dtype)
+    run = model._store.one_sample
+    assert run is not None
+    y = run(x, True)
+    np.testing.assert_array_equal(y, model.predict(x[None, :])[0])
+    np.testing.assert_array_equal(model.predict(x), y)
+    assert y.dtype == np.dtype(dtype) and y.shape == (3,)
+
+
+def test_inputs_the_kernel_does_not_take_as_is_go_the_general_way(model, dtype, rng):
+    x = rng.random(20).astype(np.float32).astype(dtype)  # exact in either dtype
+    expected = model.predict(x)
+    other = "float64" if dtype == "float32" else "float32"
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    cases = [x.astype(other), np.repeat(x, 2)[::2], read_only, x.astype(x.dtype.newbyteorder()), list(x), x[None, :]]
+    run = model._store.one_sample
+    for case in cases:
+        assert run(case, True) is None
+        got = model.predict(case)
+        np.testing.assert_allclose(np.reshape(got, -1), expected, rtol=1e-6 if dtype == "float32" else 1e-12)
+
+
+def test_non_finite_inputs_raise_as_before_unless_unchecked(model, dtype, rng):
+    x = rng.random(20).astype(dtype)
+    x[4] = np.nan
+    assert model._store.one_sample(x, True) is None  # the general path then says where
+    with pytest.raises(ValueError, match=r"NaN or Inf \(first at index \(4,\)\)"):
+        model.predict(x)
+    assert model.predict(x, check_finite=False).shape == (3,)
+
+
+def test_the_shortcut_follows_new_weights(model, dtype, rng):
+    """Training refreshes the packed network; the shortcut is rebuilt with it."""
+    x = rng.random((64, 20)).astype(dtype)
+    before = model.predict(x[0])
+    model.fit(x, rng.integers(0, 3, 64), epochs=1, verbose=False)
+    after = model.predict(x[0])
+    assert not np.array_equal(before, after)
+    np.testing.assert_array_equal(after, model.predict(x[:1])[0])
