@@ -27,6 +27,11 @@ def expected_failures(estimator) -> dict:
     batch of 3 or more rows, and float64 BLAS differences stay far below 1e-7."""
     if estimator.backend == "numpy" and estimator.dtype == "float32":
         return {"check_methods_subset_invariance": "float32 BLAS results depend on the batch's row count (~10 ulps)"}
+    if estimator.dtype == "float32" and isinstance(estimator, MLPRegressor):
+        # Numba on AVX-512 with the 8 x 3 tile (Intel Xeon): the one-row kernels (batches of 1-2
+        # rows) sum k in 2 interleaved partial sums, the panel kernel in one; measured up to
+        # 2.9e-6 relative on this check's regressor (open in issue 11: keep one order for both)
+        return {"check_methods_subset_invariance": "one-row and panel kernels sum in different orders in float32"}
     return {}
 
 
