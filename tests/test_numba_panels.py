@@ -12,8 +12,8 @@ from conftest import backend_or_skip
 
 # panel widths (float32; float64 half): avx512 48 (3 vectors), avx2 16, portable 8 (2 vectors),
 # a last panel of fewer vectors and leftover columns as dot products where they pay; tiles of
-# 8 / 6 / 4 rows, blocks of 48; inputs in blocks of 128. Every plan shape occurs in both dtypes
-# for every variant.
+# 8 / 6 / 4 rows, blocks of 96 / 48 / 48 rows. Every plan shape occurs in both dtypes for
+# every variant.
 WIDTHS = [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 20, 21, 24, 33, 40, 50, 66, 98, 100]
 ROWS = [3, 5, 6, 7, 11, 12, 13, 47, 48, 49, 97]
 ISAS = ["avx512", "avx2", "portable"]
@@ -34,7 +34,7 @@ def isa(request, monkeypatch):
 
 
 @pytest.mark.parametrize("n_out", WIDTHS)
-@pytest.mark.parametrize("n_in", [17, 40, 300])  # 40, 300: whole vectors plus a tail in the dot columns; 300: 3 blocks of inputs
+@pytest.mark.parametrize("n_in", [17, 40, 300])  # 40, 300: whole vectors plus a tail in the dot columns; 300: inputs long enough for dots
 def test_panel_widths_match_reference(n_out, n_in, isa, dtype, rng):
     sizes = (n_in, n_out, 5, n_out)
     acts = ["sigmoid", "relu", "softmax"]

@@ -200,7 +200,7 @@ def pack(layers: Sequence[Layer], isa: Isa) -> PackedNet:
     batch_kernel, rows_kernel, one_kernel = _entry_points(isa)
     return PackedNet(
         layers=tuple(layers),
-        panels=G.aligned(np.concatenate(panel_parts)),
+        panels=G.concatenate_aligned(panel_parts),
         panel_meta=np.array(panel_rows, dtype=np.int64).reshape(-1, K.PANEL_META_COLUMNS),
         flops_per_row=2 * sum(layer.W.size for layer in layers),
         n_out=int(layers[-1].W.shape[1]),
@@ -311,9 +311,8 @@ class NumbaOps(ArrayOps):
         strides, empty, ndarray = (panels.itemsize,), np.empty, np.ndarray
 
         def run(x: Any, check_finite: bool) -> np.ndarray | None:
-            if type(x) is not ndarray or x.dtype is not dtype or x.shape != shape or x.strides != strides:
-                return None
-            if not x.flags.writeable:
+            if type(x) is not ndarray or x.dtype is not dtype or x.shape != shape or x.strides != strides \
+                    or not x.flags.writeable:
                 return None
             out = empty(n_out, dtype)
             return out if kernel(x, panels, meta, out) or not check_finite else None

@@ -12,7 +12,7 @@ emitted as LLVM IR through ``numba.extending.intrinsic``: vectors of the variant
 (:mod:`mlpkit.kernels.numba_isa`: 16, 32 or 64 bytes), ``llvm.fmuladd`` (an FMA where the CPU has
 one), accumulators in allocas that LLVM promotes to registers. The variant (tile rows, vector
 width, vectors per panel) is an argument whose Numba type carries the numbers, so they are
-constants in the IR. The panels buffer starts on a cache line (:func:`aligned`). Measured on a Zen 3 core (AVX2 variant), float32, batch 4096, against
+constants in the IR. The panels buffer starts on a cache line (:func:`concatenate_aligned`). Measured on a Zen 3 core (AVX2 variant), float32, batch 4096, against
 OpenBLAS 0.3.31 sgemm on the same operands (useful FLOPs only): 784x50 67 vs 48 GFLOP/s,
 50x100 63 vs 54, 100x10 48 vs 35, 784x512 86 vs 82. On an Intel Xeon (AVX-512 variant, 8 x 3
 tile), 4080 rows: 784x48 182 GFLOP/s, 784x512 158, 512x512 160; OpenBLAS SkylakeX sgemm 172 on
@@ -104,17 +104,16 @@ def pack_panels(W: np.ndarray, b: np.ndarray, isa: Isa) -> np.ndarray:
 
 #: panel buffers start on a cache line: a 64-byte vector load that straddles two lines costs
 #: two (one-sample M1 on an Intel Xeon: 2.3 or 2.8 us by where NumPy happened to put the buffer)
-ALIGN_BYTES = 64
+CACHE_LINE = 64
 
 
-def aligned(buffer: np.ndarray, align: int = ALIGN_BYTES) -> np.ndarray:
-    """A copy of the 1-D ``buffer`` whose first element sits on an ``align``-byte boundary."""
-    pad = align // buffer.itemsize
-    raw = np.empty(buffer.size + pad, dtype=buffer.dtype)
-    start = (-raw.ctypes.data % align) // buffer.itemsize
-    out = raw[start : start + buffer.size]
-    out[:] = buffer
-    return out
+def concatenate_aligned(parts: list[np.ndarray]) -> np.ndarray:
+    """The 1-D ``parts`` end to end in one new buffer whose first element starts a cache line."""
+    dtype = np.result_type(*parts)
+    size = sum(part.size for part in parts)
+    raw = np.empty(size + CACHE_LINE // dtype.itemsize, dtype=dtype)
+    start = (-raw.ctypes.data % CACHE_LINE) // dtype.itemsize
+    return np.concatenate(parts, out=raw[start : start + size])
 
 
 class _LoopID(ir.values.MDValue):
@@ -197,7 +196,7 @@ class _Emitter:
         i32 = ir.IntType(32)
         fn = cgutils.get_or_insert_function(b.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
         base = b.bitcast(b.gep(ptr, [index]), i8p)
-        for line in range(0, vectors * self.lanes * self.align, 64):
+        for line in range(0, vectors * self.lanes * self.align, CACHE_LINE):
             b.call(fn, [b.gep(base, [I64(line)]), i32(0), i32(3), i32(1)])  # read, keep in all levels, data
 
     def fma_into(self, acc, a, w):
@@ -215,8 +214,9 @@ class _Emitter:
         return b.extract_element(v, ir.IntType(32)(0))
 
 
-def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, rows):
+def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors):
     """The straight-line micro-kernel of :data:`tile` for one vector count (see there)."""
+    rows = e.isa.tile_rows
     builder, lanes, vty = e.builder, e.lanes, e.vty
     splits = max(1, 8 // vectors) if rows == 1 else 1
     width = vectors * lanes
@@ -293,7 +293,7 @@ def tile(typingctx, x, i0, n_in, panels, off, z, c0, vectors, isa):
             case = builder.append_basic_block(f"tile.v{vectors}")
             switch.add_case(I64(vectors), case)
             builder.position_at_end(case)
-            _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, variant.tile_rows)
+            _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors)
             builder.branch(done)
         builder.position_at_end(done)
         return context.get_dummy_value()
