@@ -245,10 +245,12 @@ def test_a_fit_that_fails_half_way_leaves_the_last_completed_epoch_consistent(na
     for key, value in reference.params.items():
         np.testing.assert_allclose(model.params[key], value, rtol=1e-12)
     np.testing.assert_allclose(model.predict(x), reference.predict(x), rtol=1e-12)
-    # a diverging fit falls back to the parameters before it (no epoch completed): finite again
+    # a diverging fit falls back to the parameters before it (no epoch completed): finite again.
+    # The shuffle is seeded: with some orders (about 1 in 16) the first step kills every ReLU and
+    # the loss stays finite (~1e299), which is arithmetic, not an overflow, and nothing to report
     before = model.predict(x)
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
-        model.fit(x, t, epochs=1, batch_size=16, optimizer="sgd", lr=1e300, verbose=False)
+        model.fit(x, t, epochs=1, batch_size=16, optimizer="sgd", lr=1e300, verbose=False, seed=3)
     np.testing.assert_array_equal(model.predict(x), before)
     np.testing.assert_array_equal(np.isfinite(model.params["W1"]), True)
 
