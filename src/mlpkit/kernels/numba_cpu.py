@@ -44,12 +44,15 @@ PANEL_META_COLUMNS = 8
 _jit = jit  # njit with the shared options and mlpkit's kernel cache (see numba_jit)
 
 #: Reductions only: reassociate and contract to FMA; no nnan/ninf, so NaN and Inf still propagate.
-_jit_dot = _jit(fastmath={"reassoc", "contract"})
+_DOT_MATH = {"reassoc", "contract"}
+_jit_dot = _jit(fastmath=_DOT_MATH)
+#: kernels that only compiled code calls: no CPython wrapper to generate (~0.05 s each of a cold start)
+_jit_inner = _jit(no_cpython_wrapper=True)
 
 FLAT_CHUNK = 2048  # bias_act_inplace adds the bias and activates blocks of about this many elements
 
 # -- one row -------------------------------------------------------------------------------
-@_jit
+@_jit_inner
 def activate_row(h, n, code):
     """Apply activation ``code`` in place to h[:n] (softmax over those n entries)."""
     if code == IDENTITY:
@@ -86,7 +89,7 @@ def activate_row(h, n, code):
             h[k] = 1.0 if h[k] > 0 else 0.0
 
 
-@_jit
+@_jit_inner
 def dense_dot_columns(x, i0, n_in, panels, off, n_dot, z, c0, isa):
     """z[i0 + r, c0 + j] = bias_j + x[i0 + r, :n_in] . w_j for r < isa.tile_rows, j < n_dot: the
     few columns left after the panels, stored from ``off`` as (n_dot, n_in + 1) records (bias,
@@ -101,7 +104,7 @@ def dense_dot_columns(x, i0, n_in, panels, off, n_dot, z, c0, isa):
     _dot_tail(x, i0, isa.tile_rows, n_in, n_vec * (isa.vector_bytes // z.itemsize), panels, off, n_dot, z, c0)
 
 
-@_jit
+@_jit_inner
 def _dot_tail(x, i0, rows, n_in, k0, panels, off, n_dot, z, c0):
     """z[r, c0 + j] += x[r, k0:n_in] . w_j[k0:] for rows i0.. i0 + rows: the inputs past the last whole vector."""
     stride = n_in + 1
@@ -142,7 +145,7 @@ def dense_panels(x, rows, panels, lm, z, isa):
             dense_dot_columns(x, i0, n_in, panels, dot_off, n_dot, z, c_dot, isa)
 
 
-@_jit_dot
+@_jit(fastmath=_DOT_MATH, no_cpython_wrapper=True)
 def _nan_probe(z, rows, cols):
     """Sum of z - z over z[:rows, :cols]: 0 if all finite, NaN otherwise (vectorised, as all_finite)."""
     acc = 0.0
@@ -152,13 +155,23 @@ def _nan_probe(z, rows, cols):
     return acc
 
 
-@_jit
+@_jit_inner
 def _copy_rows(src, dst, cols):
     """dst[r, :cols] = src[r, :cols] for every row of src, as loops: a slice assignment
     compiles Numba's shape-mismatch message formatting (~5 s of a cold start, measured)."""
     for r in range(src.shape[0]):
         for j in range(cols):
             dst[r, j] = src[r, j]
+
+
+@_jit(inline="always")
+def _widest(meta):
+    """The widest z_width (column 4) of the panel-meta rows."""
+    wmax = 0
+    for layer in range(meta.shape[0]):
+        if meta[layer, 4] > wmax:
+            wmax = meta[layer, 4]
+    return wmax
 
 
 @_jit(inline="always")
@@ -174,15 +187,19 @@ def forward_panels(x, panels, meta, out, isa):
     n = x.shape[0]
     n_layers = meta.shape[0]
     tile, block = isa.tile_rows, isa.block_rows
-    wmax = 0
-    for layer in range(n_layers):
-        wmax = max(wmax, meta[layer, 4])
-    h = np.empty((2, block * wmax), dtype=out.dtype)
-    tail = n % tile
-    xpad = np.zeros((tile if tail else 0, x.shape[1]), dtype=x.dtype)
+    n_h = 2 * block * _widest(meta)
+    pad_rows = tile if n % tile else 0
+    n_pad = pad_rows * x.shape[1]
+    # one 1-D allocation for both buffers, and conditionals for min: each distinct np.empty,
+    # np.zeros, min or max signature is one more function to compile in a cold start
+    scratch = np.empty(n_h + n_pad, dtype=out.dtype)
+    h = scratch[:n_h].reshape((2, n_h // 2))
+    for i in range(n_h, n_h + n_pad):
+        scratch[i] = 0.0
+    xpad = scratch[n_h:].reshape((pad_rows, x.shape[1]))
     nan_probe = 0.0  # sum of z - z over the first layer: 0 if all finite, NaN otherwise
     for s in range(0, n, block):
-        rows = min(block, n - s)
+        rows = block if n - s > block else n - s
         full_rows = rows - rows % tile
         src = x[s : s + rows]
         for layer in range(n_layers):
@@ -216,10 +233,8 @@ def forward_rows(x, panels, meta, out, isa):
     block copies, partial sums in flight).
     Returns the same finite flag as :func:`forward_panels`."""
     n_layers = meta.shape[0]
-    wmax = 0
-    for layer in range(n_layers):
-        wmax = max(wmax, meta[layer, 4])
-    h = np.empty((2, 1, wmax), dtype=out.dtype)
+    wmax = _widest(meta)
+    h = np.empty(2 * wmax, dtype=out.dtype).reshape((2, 1, wmax))
     nan_probe = 0.0
     for r in range(x.shape[0]):
         src = x[r : r + 1]
@@ -285,7 +300,7 @@ def affine_act(x, W, b, code):
     return z
 
 
-@_jit
+@_jit_inner
 def activate_block(z, cols, code):
     """Apply activation ``code`` in place to z (n, k) C-contiguous; a softmax is taken over the
     first ``cols`` columns of each row (a hidden layer's real outputs; the padding columns are

@@ -8,8 +8,8 @@ with an on-disk cache that
   ``%LOCALAPPDATA%`` on Windows), never inside the installed package, so a read-only or shared
   install still caches and uninstalling leaves no stale code next to the sources;
 - is invalidated when *any* kernel source changes: Numba stamps a cached function with its own
-  file only, but the micro-kernels are generated from ``numba_gemm.py`` and ``numba_isa.py`` and
-  inlined from ``numba_exp.py``, so a change there would otherwise load stale machine code;
+  file only, but the micro-kernels and exp are generated as LLVM IR by ``numba_gemm.py``,
+  ``numba_isa.py`` and ``numba_exp.py``, so a change there would otherwise load stale machine code;
 - is dropped (compiling in every process) where no cache directory is writable.
 
 This changes nothing for the user's own Numba functions: only mlpkit's kernels use this locator.
