@@ -23,15 +23,10 @@ def expected_failures(estimator) -> dict:
     """The one check that fails, and only for the NumPy backend in float32: OpenBLAS chooses its
     sgemm kernel and blocking by the matrix size, so a row predicted inside a batch of 20 and
     inside a batch of 1 can differ by ~10 float32 ulps (measured: up to 1.5e-6 relative), more
-    than the check's 1e-7 absolute tolerance. Numba's kernels compute a row the same way in any
-    batch of 3 or more rows, and float64 BLAS differences stay far below 1e-7."""
+    than the check's 1e-7 absolute tolerance. Numba's kernels compute a row the same way in a
+    batch of any size (tests/test_numba_isa.py), and float64 BLAS differences stay far below 1e-7."""
     if estimator.backend == "numpy" and estimator.dtype == "float32":
         return {"check_methods_subset_invariance": "float32 BLAS results depend on the batch's row count (~10 ulps)"}
-    if estimator.dtype == "float32" and isinstance(estimator, MLPRegressor):
-        # Numba on AVX-512 with the 8 x 3 tile (Intel Xeon): the one-row kernels (batches of 1-2
-        # rows) sum k in 2 interleaved partial sums, the panel kernel in one; measured up to
-        # 2.9e-6 relative on this check's regressor (open in issue 11: keep one order for both)
-        return {"check_methods_subset_invariance": "one-row and panel kernels sum in different orders in float32"}
     return {}
 
 

@@ -230,7 +230,7 @@ def forward_panels(x, panels, meta, out, isa):
 def forward_rows(x, panels, meta, out, isa):
     """:func:`forward_panels` for a few rows (single samples): each row of x (n, in) goes through
     every layer alone, ``isa`` being a one-row variant (``Isa.one_row()``: no tile padding, no
-    block copies, partial sums in flight).
+    block copies, the k blocks of each panel side by side: see numba_gemm.tile).
     Returns the same finite flag as :func:`forward_panels`."""
     n_layers = meta.shape[0]
     wmax = _widest(meta)

@@ -214,51 +214,74 @@ class _Emitter:
         return b.extract_element(v, ir.IntType(32)(0))
 
 
+def k_blocks(vectors: int) -> int:
+    """Contiguous blocks the k range of a panel of ``vectors`` vectors is summed in, the same for
+    one row and for a tile (so a row alone and in a batch round alike): a one-row kernel runs
+    the blocks side by side, ``k_blocks * vectors`` independent FMA chains (6-8) in flight."""
+    return max(1, min(4, 8 // vectors))
+
+
 def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors):
     """The straight-line micro-kernel of :data:`tile` for one vector count (see there)."""
     rows = e.isa.tile_rows
     builder, lanes, vty = e.builder, e.lanes, e.vty
-    splits = max(1, 8 // vectors) if rows == 1 else 1
+    blocks = k_blocks(vectors)
     width = vectors * lanes
     panel = builder.gep(pa.data, [offv])
     xrows = [e.row_ptr(xa, builder.add(i0v, I64(r))) for r in range(rows)]
-    # accumulators start at the bias (row 0 of the panel), partial sums at zero
-    bias = [e.load_vec(panel, I64(v * lanes)) for v in range(vectors)]
+    zrows = [e.row_ptr(za, builder.add(i0v, I64(r))) for r in range(rows)]
+    bias = [e.load_vec(panel, I64(v * lanes)) for v in range(vectors)]  # row 0 of the panel
     zero = ir.Constant(vty, [ir.Constant(e.fty, 0.0)] * lanes)
-    acc = [[[cgutils.alloca_once_value(builder, bias[v] if p == 0 else zero) for v in range(vectors)]
-            for p in range(splits)] for _ in range(rows)]
     undef = ir.Constant(vty, ir.Undefined)
     splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
     w_base = builder.gep(panel, [I64(width)])  # panel row 1: W's first row
-
     prefetch = e.isa.prefetch_rows if rows == 1 else 0  # see Isa.prefetch_rows
+    chunk = builder.udiv(nkv, I64(blocks))  # block q is [q chunk, (q + 1) chunk), the last to n_in
 
-    def step(k, p):  # acc[.][p] += x[., k] * panel[1 + k, :]
+    def step(acc, k):  # acc[r][v] += x[r, k] * panel[1 + k, v]
         w_at = builder.mul(k, I64(width))
         if prefetch:
             e.prefetch(w_base, builder.add(w_at, I64(prefetch * width)), vectors)
         w = [e.load_vec(w_base, builder.add(w_at, I64(v * lanes))) for v in range(vectors)]
-        for r in range(rows):
+        for r in range(len(acc)):
             xs = builder.load(builder.gep(xrows[r], [k]))
             xb = builder.shuffle_vector(builder.insert_element(undef, xs, ir.IntType(32)(0)), undef, splat)
             for v in range(vectors):
-                e.fma_into(acc[r][p][v], xb, w[v])
+                e.fma_into(acc[r][v], xb, w[v])
 
-    main = builder.udiv(nkv, I64(splits)) if splits > 1 else nkv
-    with _counted_loop(builder, main) as it:
-        for p in range(splits):
-            step(builder.add(builder.mul(it, I64(splits)), I64(p)), p)
-    if splits > 1:
-        done = builder.mul(main, I64(splits))
-        with _counted_loop(builder, builder.sub(nkv, done)) as j:
-            step(builder.add(done, j), 0)
-    for r in range(rows):
-        zrow = e.row_ptr(za, builder.add(i0v, I64(r)))
+    if rows == 1:
+        # the blocks side by side: block 0 starts at the bias, the others at zero; summed in order
+        acc = [[[cgutils.alloca_once_value(builder, bias[v] if q == 0 else zero) for v in range(vectors)]]
+               for q in range(blocks)]
+        with _counted_loop(builder, chunk) as j:
+            for q in range(blocks):
+                step(acc[q], builder.add(builder.mul(chunk, I64(q)), j))
+        last = builder.mul(chunk, I64(blocks))
+        with _counted_loop(builder, builder.sub(nkv, last)) as j:  # the rest of the last block
+            step(acc[blocks - 1], builder.add(last, j))
         for v in range(vectors):
-            total = builder.load(acc[r][0][v])
-            for p in range(1, splits):
-                total = builder.fadd(total, builder.load(acc[r][p][v]))
-            e.store_vec(total, zrow, builder.add(c0v, I64(v * lanes)))
+            total = builder.load(acc[0][0][v])
+            for q in range(1, blocks):
+                total = builder.fadd(total, builder.load(acc[q][0][v]))
+            e.store_vec(total, zrows[0], builder.add(c0v, I64(v * lanes)))
+        return
+    # a tile: the blocks one after the other through the same accumulators, each added to z
+    acc = [[cgutils.alloca_once_value(builder, zero) for v in range(vectors)] for _ in range(rows)]
+    with _counted_loop(builder, I64(blocks)) as q:
+        first = builder.icmp_signed("==", q, I64(0))
+        for r in range(rows):
+            for v in range(vectors):
+                builder.store(builder.select(first, bias[v], zero), acc[r][v])
+        k0 = builder.mul(chunk, q)
+        is_last = builder.icmp_signed("==", q, I64(blocks - 1))
+        with _counted_loop(builder, builder.select(is_last, builder.sub(nkv, k0), chunk)) as j:
+            step(acc, builder.add(k0, j))
+        for r in range(rows):
+            for v in range(vectors):
+                at = builder.add(c0v, I64(v * lanes))
+                total = builder.load(acc[r][v])
+                before = builder.select(first, zero, e.load_vec(zrows[r], at))  # z holds blocks < q
+                e.store_vec(builder.select(first, total, builder.fadd(before, total)), zrows[r], at)
 
 
 @intrinsic
@@ -274,10 +297,12 @@ def tile(typingctx, x, i0, n_in, panels, off, z, c0, vectors, isa):
     that one. x and z are 2-D with unit inner stride (any row stride); nothing is bounds-checked:
     the caller guarantees i0 + rows <= rows of x and z, n_in <= columns of x.
 
-    With one row (``Isa.one_row()``) there are only ``vectors`` accumulators, and a chain of n_in
-    dependent FMAs through each would wait on the FMA latency (4 cycles) at every step; the k
-    loop then keeps ``8 / vectors`` partial sums (k, k+1, ... in turn) that are added once at the
-    end, so 8 independent FMAs are in flight as on a full tile."""
+    The k range is summed in :func:`k_blocks` contiguous blocks, each from zero (the first from
+    the bias), and the block sums are added in order. With one row (``Isa.one_row()``) the blocks
+    run side by side, so ``k_blocks * vectors`` independent FMA chains are in flight instead of a
+    chain of n_in dependent FMAs per vector waiting on the FMA latency (4 cycles) at every step;
+    a tile runs them one after the other through its accumulators and adds each to z. Both
+    round alike: a row predicted alone equals the same row predicted in a batch, bit for bit."""
     if not isinstance(isa, IsaType):
         return None
     sig = types.void(x, i0, n_in, panels, off, z, c0, vectors, isa)
