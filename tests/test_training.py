@@ -164,7 +164,7 @@ def test_early_stopping_keeps_the_best_weights(rng):
     x, t = rng.random((40, 5)), rng.integers(0, 2, 40)  # noise labels: validation loss soon rises
     xv, tv = rng.random((40, 5)), rng.integers(0, 2, 40)
     model = mlpkit.MLP([5, 32, 2], seed=0, backend="numpy")
-    h = model.fit(x, t, epochs=200, batch_size=8, lr=0.05, validation_data=(xv, tv), early_stopping=3, verbose=False)
+    h = model.fit(x, t, epochs=200, batch_size=8, lr=0.05, validation_data=(xv, tv), early_stopping=3, verbose=False, seed=0)
     assert h.stopped_early and h.epochs < 200
     assert model.evaluate(xv, tv)[0] == pytest.approx(min(h.val_loss), rel=1e-5)
 
