@@ -93,28 +93,12 @@ def activate_row(h, n, code):
 def dense_dot_columns(x, i0, n_in, panels, off, n_dot, z, c0, isa):
     """z[i0 + r, c0 + j] = bias_j + x[i0 + r, :n_in] . w_j for r < isa.tile_rows, j < n_dot: the
     few columns left after the panels, stored from ``off`` as (n_dot, n_in + 1) records (bias,
-    weights). Whole vectors of the inputs go through the dot micro-kernel two columns at a time;
-    the last n_in % lanes inputs are added by :func:`_dot_tail`."""
+    weights), through the dot micro-kernel two columns at a time."""
     stride = n_in + 1
-    n_vec = n_in // (isa.vector_bytes // z.itemsize)
     for j in range(0, n_dot - 1, 2):
-        dots_pair(x, i0, n_vec, panels, off + j * stride, stride, z, c0 + j, isa)
+        dots_pair(x, i0, n_in, panels, off + j * stride, stride, z, c0 + j, isa)
     if n_dot % 2:
-        dots_one(x, i0, n_vec, panels, off + (n_dot - 1) * stride, stride, z, c0 + n_dot - 1, isa)
-    _dot_tail(x, i0, isa.tile_rows, n_in, n_vec * (isa.vector_bytes // z.itemsize), panels, off, n_dot, z, c0)
-
-
-@_jit_inner
-def _dot_tail(x, i0, rows, n_in, k0, panels, off, n_dot, z, c0):
-    """z[r, c0 + j] += x[r, k0:n_in] . w_j[k0:] for rows i0.. i0 + rows: the inputs past the last whole vector."""
-    stride = n_in + 1
-    for r in range(i0, i0 + rows):
-        for j in range(n_dot):
-            wj = panels[off + j * stride + 1 : off + (j + 1) * stride]
-            s = z[r, c0 + j]
-            for k in range(k0, n_in):
-                s += x[r, k] * wj[k]
-            z[r, c0 + j] = s
+        dots_one(x, i0, n_in, panels, off + (n_dot - 1) * stride, stride, z, c0 + n_dot - 1, isa)
 
 
 @_jit
