@@ -77,7 +77,8 @@ def test_rows_split_across_threads_give_identical_results(isa, dtype, rng):
 
 
 def test_dense_panels_refuses_what_would_overrun_the_arrays(isa):
-    """The LLVM micro-kernel has no bounds checks; its driver checks shapes once per call."""
+    """The LLVM micro-kernels have no bounds checks; the layer intrinsic checks the shapes once per
+    call and refuses (writing nothing) what would overrun an array."""
     from mlpkit.kernels import numba_cpu as K
     from mlpkit.kernels import numba_gemm as G
 
@@ -89,12 +90,18 @@ def test_dense_panels_refuses_what_would_overrun_the_arrays(isa):
     z = np.empty((rows, width), np.float32)
     K.dense_panels(np.ones((rows, 5), np.float32), rows, panels, lm, z, isa)
     np.testing.assert_array_equal(z[:, :9], np.full((rows, 9), 5.0))
+    z[:] = -1.0
     for x, n, zz in [(np.ones((rows, 5), np.float32), rows - 1, z),  # not a multiple of the tile
                      (np.ones((isa.tile_rows, 5), np.float32), rows, z),  # more rows than x holds
                      (np.ones((rows, 5), np.float32), rows, z[:, : width - 1]),  # z narrower than the panels
                      (np.ones((rows, 10), np.float32)[:, ::2], rows, z)]:  # strided columns
-        with pytest.raises(ValueError, match="dense_panels"):
+        with pytest.raises(ValueError, match="dense layer: rows must be a multiple of the tile rows"):
             K.dense_panels(x, n, panels, lm, zz, isa)
+    x = np.ones((rows, 5), np.float32)
+    for short_panels, short_meta in [(panels[:-1], lm), (panels, lm[:7])]:  # the layer past the buffer; a cut meta row
+        with pytest.raises(ValueError, match="the panels must hold the layer"):
+            K.dense_panels(x, rows, short_panels, short_meta, z, isa)
+    np.testing.assert_array_equal(z, -1.0)  # a refused call writes nothing
 
 
 @pytest.mark.parametrize("dtype_", ["float32", "float64"])

@@ -33,12 +33,11 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
     TANH,
 )
 from .numba_exp import fast_exp, fast_sigmoid
-from .numba_gemm import dots_one, dots_pair
-from .numba_gemm import tile as tile_kernel
+from .numba_gemm import META_COLUMNS, dense_layer
 from .numba_jit import jit
 
 # offset, n_in, n_out, activation_code, z_width, full panels, vectors of the last panel, dot columns
-PANEL_META_COLUMNS = 8
+PANEL_META_COLUMNS = META_COLUMNS
 
 
 _jit = jit  # njit with the shared options and mlpkit's kernel cache (see numba_jit)
@@ -89,16 +88,9 @@ def activate_row(h, n, code):
             h[k] = 1.0 if h[k] > 0 else 0.0
 
 
-@_jit_inner
-def dense_dot_columns(x, i0, n_in, panels, off, n_dot, z, c0, isa):
-    """z[i0 + r, c0 + j] = bias_j + x[i0 + r, :n_in] . w_j for r < isa.tile_rows, j < n_dot: the
-    few columns left after the panels, stored from ``off`` as (n_dot, n_in + 1) records (bias,
-    weights), through the dot micro-kernel two columns at a time."""
-    stride = n_in + 1
-    for j in range(0, n_dot - 1, 2):
-        dots_pair(x, i0, n_in, panels, off + j * stride, stride, z, c0 + j, isa)
-    if n_dot % 2:
-        dots_one(x, i0, n_in, panels, off + (n_dot - 1) * stride, stride, z, c0 + n_dot - 1, isa)
+#: what a refused :func:`~mlpkit.kernels.numba_gemm.dense_layer` call means
+LAYER_REFUSED = ("dense layer: rows must be a multiple of the tile rows and fit x and z, x and z need unit "
+                 "inner stride and the layer's columns, and the panels must hold the layer")
 
 
 @_jit
@@ -107,26 +99,10 @@ def dense_panels(x, rows, panels, lm, z, isa):
     ``lm`` (offset, n_in, n_out, code, z_width, full panels, vectors of the last panel, dot
     columns; layout: :mod:`mlpkit.kernels.numba_gemm`), packed for the variant ``isa``
     (:mod:`mlpkit.kernels.numba_isa`). ``rows`` is a multiple of isa.tile_rows; x and z have
-    unit inner stride and at least ``rows`` rows."""
-    off, n_in, width, n_full, n_last, n_dot = lm[0], lm[1], lm[4], lm[5], lm[6], lm[7]
-    tile, vectors = isa.tile_rows, isa.panel_vectors
-    full = vectors * isa.vector_bytes // z.itemsize
-    c_dot = width - n_dot
-    dot_off = off + (n_in + 1) * c_dot
-    # the micro-kernel does no bounds checks: refuse what would read or write past the arrays
-    if rows % tile or rows > x.shape[0] or rows > z.shape[0] or n_in > x.shape[1] or width > z.shape[1]:
-        raise ValueError("dense_panels: rows must be a multiple of the tile rows and fit x and z")
-    if x.strides[1] != x.itemsize or z.strides[1] != z.itemsize or dot_off + (n_in + 1) * n_dot > panels.shape[0]:
-        raise ValueError("dense_panels: x and z need unit inner stride; the panels must hold the layer")
-    for i0 in range(0, rows, tile):
-        p_off = off
-        for p in range(n_full):
-            tile_kernel(x, i0, n_in, panels, p_off, z, p * full, vectors, isa)
-            p_off += (n_in + 1) * full
-        if n_last:
-            tile_kernel(x, i0, n_in, panels, p_off, z, n_full * full, n_last, isa)
-        if n_dot:
-            dense_dot_columns(x, i0, n_in, panels, dot_off, n_dot, z, c_dot, isa)
+    unit inner stride and at least ``rows`` rows. For calls from Python (the forward kernels
+    call :func:`~mlpkit.kernels.numba_gemm.dense_layer` themselves)."""
+    if not dense_layer(x, rows, panels, lm, z, isa):
+        raise ValueError(LAYER_REFUSED)
 
 
 @_jit(fastmath=_DOT_MATH, no_cpython_wrapper=True)
@@ -197,7 +173,8 @@ def forward_panels(x, panels, meta, out, isa):
                 else:  # the batch's last rows, padded with zero rows
                     _copy_rows(src[full_rows:rows], xpad, x.shape[1])
                     a, n_a, za = xpad, tile, z[full_rows:]
-                dense_panels(a, n_a, panels, meta[layer], za, isa)
+                if not dense_layer(a, n_a, panels, meta[layer], za, isa):
+                    raise ValueError(LAYER_REFUSED)
             if layer == 0:
                 nan_probe += _nan_probe(z, rows, n_out)
             target = z  # hidden: softmax over the n_out real columns; padding columns may take any value
@@ -214,7 +191,7 @@ def forward_panels(x, panels, meta, out, isa):
 def forward_rows(x, panels, meta, out, isa):
     """:func:`forward_panels` for a few rows (single samples): each row of x (n, in) goes through
     every layer alone, ``isa`` being a one-row variant (``Isa.one_row()``: no tile padding, no
-    block copies, the k blocks of each panel side by side: see numba_gemm.tile).
+    block copies, the k blocks of each panel side by side: see numba_gemm.dense_layer).
     Returns the same finite flag as :func:`forward_panels`."""
     n_layers = meta.shape[0]
     wmax = _widest(meta)
@@ -225,7 +202,8 @@ def forward_rows(x, panels, meta, out, isa):
         for layer in range(n_layers):
             n_out, code = meta[layer, 2], meta[layer, 3]
             z = h[layer % 2]
-            dense_panels(src, 1, panels, meta[layer], z, isa)  # isa is a one-row variant
+            if not dense_layer(src, 1, panels, meta[layer], z, isa):  # isa is a one-row variant
+                raise ValueError(LAYER_REFUSED)
             if layer == 0:
                 for k in range(n_out):
                     nan_probe += z[0, k] - z[0, k]

@@ -67,7 +67,7 @@ class Isa:
     def one_row(self) -> "Isa":
         """The same variant with tiles of one row (single samples): the same panel layout, so a
         network packed for this variant runs through both; the micro-kernels see tile_rows == 1
-        and run the k blocks of a panel side by side instead (see numba_gemm.tile)."""
+        and run the k blocks of a panel side by side instead (see numba_gemm.dense_layer)."""
         return replace(self, name=f"{self.name}-row", tile_rows=1, block_tiles=1)
 
 
