@@ -233,10 +233,15 @@ class ArrayOps(Ops):
         return LayerNet(layers, steps, any(layer.activation == "sigmoid" for layer in layers))
 
     def forward(self, x: Any, net: LayerNet) -> Any:
-        xp = self.xp
         with self.errstate(over="ignore") if net.quiet else _NO_CONTEXT:
-            for W, b, act in net.steps:
-                z = x.dot(W)
-                z += b
-                x = act(xp, z)
+            return self.through(x, net.steps)
+
+    def through(self, x: Any, steps: Sequence[tuple[Any, Any, Callable]]) -> Any:
+        """x (n, in) or (in,) through the layers ``steps`` ((W, b, in-place activation), as in
+        :class:`LayerNet`), under whatever error state the caller set."""
+        xp = self.xp
+        for W, b, act in steps:
+            z = x.dot(W)
+            z += b
+            x = act(xp, z)
         return x
