@@ -36,8 +36,7 @@ from .numba_exp import fast_exp, fast_sigmoid
 from .numba_gemm import META_COLUMNS, dense_layer
 from .numba_jit import jit
 
-# offset, n_in, n_out, activation_code, z_width, full panels, vectors of the last panel, dot columns
-PANEL_META_COLUMNS = META_COLUMNS
+PANEL_META_COLUMNS = META_COLUMNS  # the panel-meta row layout: see numba_gemm.META_COLUMNS
 
 
 _jit = jit  # njit with the shared options and mlpkit's kernel cache (see numba_jit)

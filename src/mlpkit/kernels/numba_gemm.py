@@ -279,12 +279,16 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors):
         is_last = builder.icmp_signed("==", q, I64(blocks - 1))
         with _counted_loop(builder, builder.select(is_last, builder.sub(nkv, k0), chunk)) as j:
             step(acc, builder.add(k0, j))
-        for r in range(rows):
-            for v in range(vectors):
-                at = builder.add(c0v, I64(v * lanes))
-                total = builder.load(acc[r][v])
-                before = builder.select(first, zero, e.load_vec(zrows[r], at))  # z holds blocks < q
-                e.store_vec(builder.select(first, total, builder.fadd(before, total)), zrows[r], at)
+        with builder.if_else(first) as (then, otherwise):
+            for add in (False, True):  # block 0 is stored; a later one is added to z (blocks < q)
+                with otherwise if add else then:
+                    for r in range(rows):
+                        for v in range(vectors):
+                            at = builder.add(c0v, I64(v * lanes))
+                            total = builder.load(acc[r][v])
+                            if add:
+                                total = builder.fadd(e.load_vec(zrows[r], at), total)
+                            e.store_vec(total, zrows[r], at)
 
 
 def _emit_dots(e, xa, pa, za, i0v, niv, offv, stv, c0v, columns):
