@@ -33,11 +33,8 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
     TANH,
 )
 from .numba_exp import fast_exp, fast_sigmoid
-from .numba_gemm import META_COLUMNS, dense_layer
+from .numba_gemm import dense_layer
 from .numba_jit import jit
-
-PANEL_META_COLUMNS = META_COLUMNS  # the panel-meta row layout: see numba_gemm.META_COLUMNS
-
 
 _jit = jit  # njit with the shared options and mlpkit's kernel cache (see numba_jit)
 
@@ -92,14 +89,14 @@ LAYER_REFUSED = ("dense layer: rows must be a multiple of the tile rows and fit 
                  "inner stride and the layer's columns, and the panels must hold the layer")
 
 
-@_jit
+@_jit(inline="always")  # the forward kernels call it too: one copy of the refusal
 def dense_panels(x, rows, panels, lm, z, isa):
     """z[:rows, :z_width] = x[:rows, :n_in] @ W + b for the layer described by the panel-meta row
     ``lm`` (offset, n_in, n_out, code, z_width, full panels, vectors of the last panel, dot
     columns; layout: :mod:`mlpkit.kernels.numba_gemm`), packed for the variant ``isa``
     (:mod:`mlpkit.kernels.numba_isa`). ``rows`` is a multiple of isa.tile_rows; x and z have
-    unit inner stride and at least ``rows`` rows. For calls from Python (the forward kernels
-    call :func:`~mlpkit.kernels.numba_gemm.dense_layer` themselves)."""
+    unit inner stride and at least ``rows`` rows. Inlined where compiled code calls it: a
+    compiled function of its own would be compiled again inside each caller."""
     if not dense_layer(x, rows, panels, lm, z, isa):
         raise ValueError(LAYER_REFUSED)
 
@@ -172,8 +169,7 @@ def forward_panels(x, panels, meta, out, isa):
                 else:  # the batch's last rows, padded with zero rows
                     _copy_rows(src[full_rows:rows], xpad, x.shape[1])
                     a, n_a, za = xpad, tile, z[full_rows:]
-                if not dense_layer(a, n_a, panels, meta[layer], za, isa):
-                    raise ValueError(LAYER_REFUSED)
+                dense_panels(a, n_a, panels, meta[layer], za, isa)
             if layer == 0:
                 nan_probe += _nan_probe(z, rows, n_out)
             target = z  # hidden: softmax over the n_out real columns; padding columns may take any value
@@ -201,8 +197,7 @@ def forward_rows(x, panels, meta, out, isa):
         for layer in range(n_layers):
             n_out, code = meta[layer, 2], meta[layer, 3]
             z = h[layer % 2]
-            if not dense_layer(src, 1, panels, meta[layer], z, isa):  # isa is a one-row variant
-                raise ValueError(LAYER_REFUSED)
+            dense_panels(src, 1, panels, meta[layer], z, isa)  # isa is a one-row variant
             if layer == 0:
                 for k in range(n_out):
                     nan_probe += z[0, k] - z[0, k]

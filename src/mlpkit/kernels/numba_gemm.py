@@ -203,8 +203,12 @@ class _Emitter:
             b.call(fn, [b.gep(base, [I64(line)]), i32(0), i32(3), i32(1)])  # read, keep in all levels, data
 
     def fma_into(self, acc, a, w):
-        """acc (an alloca) <- a * w + acc."""
-        self.builder.store(self.builder.call(self.fmuladd, [a, w, self.builder.load(acc)]), acc)
+        """acc (an alloca) <- a * w + acc, for vectors or, with scalars, through the scalar fmuladd."""
+        b = self.builder
+        fn = self.fmuladd
+        if a.type == self.fty:
+            fn = b.module.declare_intrinsic("llvm.fmuladd", [self.fty], ir.FunctionType(self.fty, [self.fty] * 3))
+        b.store(b.call(fn, [a, w, b.load(acc)]), acc)
 
     def hsum(self, v):
         """Sum of a vector's lanes as a tree of halves (log2(lanes) shuffles and adds)."""
@@ -317,14 +321,13 @@ def _emit_dots(e, xa, pa, za, i0v, niv, offv, stv, c0v, columns):
     sums = [[cgutils.alloca_once_value(builder, builder.fadd(builder.load(cols[j]), e.hsum(builder.load(acc[r][j]))))
              for j in range(columns)] for r in range(rows)]
     k0 = builder.mul(nv, I64(e.lanes))
-    fma = builder.module.declare_intrinsic("llvm.fmuladd", [e.fty], ir.FunctionType(e.fty, [e.fty] * 3))
     with _counted_loop(builder, builder.sub(niv, k0)) as t:  # the inputs past the last whole vector
         k = builder.add(k0, t)
         w = [builder.load(builder.gep(c, [builder.add(k, I64(1))])) for c in cols]
         for r in range(rows):
             xs = builder.load(builder.gep(xrows[r], [k]))
             for j in range(columns):
-                builder.store(builder.call(fma, [xs, w[j], builder.load(sums[r][j])]), sums[r][j])
+                e.fma_into(sums[r][j], xs, w[j])
     for r in range(rows):
         zrow = e.row_ptr(za, builder.add(i0v, I64(r)))
         for j in range(columns):
