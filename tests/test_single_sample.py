@@ -55,3 +55,20 @@ def test_the_shortcut_follows_new_weights(model, dtype, rng):
     after = model.predict(x[0])
     assert not np.array_equal(before, after)
     np.testing.assert_array_equal(after, model.predict(x[:1])[0])
+
+
+@pytest.mark.parametrize("length", [0, 1, 19, 21, 784])
+def test_a_vector_of_the_wrong_length_is_refused_by_the_kernel_and_explained(model, dtype, length):
+    """The shortcut leaves the length to the kernel, which refuses it without writing; predict
+    then says what it expected, for checked and unchecked calls alike."""
+    from mlpkit.kernels import numba_cpu as K
+
+    x = np.ones(length, dtype=dtype)
+    net = model._store.net
+    out = np.full(3, 7.0, dtype=dtype)
+    assert net.one_kernel(x, net.panels, net.panel_meta, out) == K.ONE_WRONG_LENGTH
+    np.testing.assert_array_equal(out, 7.0)
+    for check in (True, False):
+        assert model._store.one_sample(x, check) is None
+        with pytest.raises(ValueError, match=rf"input has {length} features but the model expects 20: expected shape \(20,\)"):
+            model.predict(x, check_finite=check)

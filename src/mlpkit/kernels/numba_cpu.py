@@ -211,10 +211,16 @@ def forward_rows(x, panels, meta, out, isa):
     return nan_probe == 0.0
 
 
+#: what the one-sample entry point returns: x finite, x (or an overflow) not finite, x of the wrong length
+ONE_FINITE, ONE_NOT_FINITE, ONE_WRONG_LENGTH = 1, 0, -1
+
+
 def entry_points(isa):
     """(forward_panels, forward_rows, one sample) with the variant ``isa`` captured as a
     compile-time constant, each ``(x, panels, meta, out) -> finite`` (one sample: x (in,),
-    out (n_out,)). Called with arrays only, they dispatch through Numba's fast C typing path;
+    out (n_out,) -> :data:`ONE_FINITE`, :data:`ONE_NOT_FINITE`, or :data:`ONE_WRONG_LENGTH`
+    without touching out when x's length is not the first layer's inputs, so a caller need not
+    check the shape first). Called with arrays only, they dispatch through Numba's fast C typing path;
     each compiles (or loads from the cache) when first called. Every call makes new
     dispatchers: the caller keeps them (the Numba backend keeps one set per variant)."""
 
@@ -230,7 +236,11 @@ def entry_points(isa):
 
     @_jit
     def one_bound(x, panels, meta, out):
-        return forward_rows(x.reshape((1, x.shape[0])), panels, meta, out.reshape((1, out.shape[0])), row)
+        if x.shape[0] != meta[0, 1] or out.shape[0] != meta[meta.shape[0] - 1, 2]:
+            return ONE_WRONG_LENGTH
+        if forward_rows(x.reshape((1, x.shape[0])), panels, meta, out.reshape((1, out.shape[0])), row):
+            return ONE_FINITE
+        return ONE_NOT_FINITE
 
     return panels_bound, rows_bound, one_bound
 
