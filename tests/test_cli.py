@@ -52,6 +52,19 @@ def test_measured_peak_is_the_faster_of_blas_and_the_cached_micro_kernel():
     assert "BLAS" in peak.source or "micro-kernel" in peak.source
 
 
+def test_peak_shares_say_when_a_row_beat_the_measured_peak():
+    """A share above 100% can only mean the peak was measured in a slower minute: it says so."""
+    from mlpkit import bench
+
+    flops = bench.flops_per_row("M1")
+    row = bench.Row("numba", "backend", 1)
+    row.batch_samples_per_s[4096] = 50e9 / flops  # 50 GFLOP/s
+    fits = bench.format_peak_shares([row], bench.Peak(100.0, "test"), flops)
+    assert "50 GFLOP/s = 50% of 1 x peak" in fits and "above 100%" not in fits
+    beats = bench.format_peak_shares([row], bench.Peak(40.0, "test"), flops)
+    assert "125% of 1 x peak" in beats and "a share above 100% means the machine ran slower" in beats
+
+
 def test_bench_peers_ratios_and_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="--plot needs matplotlib (pip install 'mlpkit[peers]')")
     png = tmp_path / "bench.png"

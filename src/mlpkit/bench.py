@@ -113,14 +113,20 @@ def measure_peak(dtype: str = "float32", repeats: int = 5, n: int = 1024) -> Pea
 def format_peak_shares(rows: Sequence[Row], peak: Peak, flops: int) -> str:
     """Each row's largest-batch throughput as GFLOP/s and as a share of threads x the peak."""
     lines = [f"measured peak: {peak.gflops:.0f} GFLOP/s per thread ({peak.source})"]
+    above = False
     for r in rows:
         if not r.batch_samples_per_s:
             continue
         n = max(r.batch_samples_per_s)
         gflops = r.batch_samples_per_s[n] * flops / 1e9
         threads = r.threads or 1
+        share = gflops / (threads * peak.gflops)
+        above = above or share > 1
         lines.append(f"  {r.name} at {r.threads or 'default'} thread(s), batch {n}: {gflops:.0f} GFLOP/s = "
-                     f"{gflops / (threads * peak.gflops):.0%} of {threads} x peak")
+                     f"{share:.0%} of {threads} x peak")
+    if above:
+        lines.append("  (a share above 100% means the machine ran slower while its peak was measured than while "
+                     "that row was: a shared or throttled CPU; run again for a trustworthy peak)")
     return "\n".join(lines)
 
 
