@@ -1,15 +1,25 @@
 """NumPy backend: the shared array code of :class:`~mlpkit.backends.array_ops.ArrayOps` with
 ``xp = numpy``, BLAS for the matrix products, plus what is NumPy's own: a faster finite
-check, and the finite probe on the first layer's pre-activations.
+check, the finite probe on the first layer's pre-activations, and a large batch's forward in
+row parts on mlpkit's pool with BLAS held at one thread.
+
+Why the parts: OpenBLAS splits each product statically over its threads, and on the thin
+products of an MLP (M1: 4096 x 784 @ 784 x 50) its 2 threads ran a 4096-row predict 1.22x its
+1-thread speed, and 0.54x with one of the 2 cores busy with another process (AMD EPYC Zen 2).
+Whole-network parts of 1024 rows on 2 workers, taken as they finish, ran it 1.76x when idle and
+1.0x under that load. The parts' bounds depend on the batch alone
+(:func:`~mlpkit.backends.row_scheduler.fixed_row_parts`), so a row's result does not change
+with the thread count.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from . import blas_pools, row_scheduler, threads
 from .array_ops import ArrayOps, LayerNet
 
 
@@ -18,6 +28,10 @@ class NumpyOps(ArrayOps):
 
     name = "numpy"
     xp = np
+    #: predict's chunk: one hold of BLAS and one hand-out of parts per 4096 rows
+    chunk_rows = 4096
+    #: rows per part: 1024 ran M1 8% faster than one 4096-row pass (activations stay in cache)
+    part_rows = 1024
 
     def all_finite(self, x: Any) -> bool:
         # v.v is finite iff every v_i is, unless large finite values overflow: then check exactly.
@@ -28,7 +42,13 @@ class NumpyOps(ArrayOps):
 
     forward_one = ArrayOps.forward  # NumPy's ufuncs handle (in,) as they do (n, in)
 
+    def forward(self, x: Any, net: LayerNet) -> np.ndarray:
+        return self._in_parts(x, net, lambda rows: (ArrayOps.forward(self, rows, net), True))[0]
+
     def forward_finite(self, x: Any, net: LayerNet) -> tuple[np.ndarray, bool]:
+        return self._in_parts(x, net, lambda rows: self._rows_finite(rows, net))
+
+    def _rows_finite(self, x: Any, net: LayerNet) -> tuple[np.ndarray, bool]:
         """The probe scans the first layer's pre-activations: n_out instead of n_in values per row.
         No RuntimeWarning on the way: non-finite values are reported by the probe instead."""
         (W, b, act), rest = net.steps[0], net.steps[1:]
@@ -36,3 +56,20 @@ class NumpyOps(ArrayOps):
             z = self.affine(x, W, b)
             finite = self.all_finite(z)
             return self.through(act(np, z), rest), finite  # under this errstate: no second one (~0.9 us)
+
+    def _in_parts(self, x: Any, net: LayerNet, rows: Callable[[Any], tuple[np.ndarray, bool]]) -> tuple[np.ndarray, bool]:
+        """``rows`` (x (m, in) -> (y (m, out), finite)) over the row parts of x (n, in), on as many
+        workers as mlpkit's limit and the BLAS count allow, BLAS held at one thread meanwhile;
+        the parts one after another where it cannot be held (no threadpoolctl, a per-thread
+        OpenMP BLAS) or one worker is all there is."""
+        parts = row_scheduler.fixed_row_parts(len(x), net.flops_per_row, self.part_rows)
+        if len(parts) == 1:
+            return rows(x)
+        workers = min(threads.compute_threads(), blas_pools.blas_threads() or 1)
+        run = lambda a, b: rows(x[a:b])  # noqa: E731
+        if workers == 1:
+            done = row_scheduler.run_parts(parts, run, 1)
+        else:
+            with blas_pools.single_thread_blas() as held:
+                done = row_scheduler.run_parts(parts, run, workers if held else 1)
+        return np.concatenate([y for y, _ in done]), all(finite for _, finite in done)

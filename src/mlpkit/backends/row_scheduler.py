@@ -1,5 +1,6 @@
-"""The row scheduler of the Numba backend: a batch's rows cut into parts by work and run on a
-small shared pool of Python threads, each part calling a ``nogil`` kernel.
+"""The row scheduler of the Numba and NumPy backends: a batch's rows cut into parts by work and
+run on a small shared pool of Python threads, each part calling code that releases the GIL (a
+``nogil`` kernel, BLAS).
 
 Parts hold at least :data:`~mlpkit.backends.threads.GRAIN_FLOPS` of work, up to two per
 worker, and the workers (the calling thread plus pool threads) take the next part as they
@@ -43,13 +44,30 @@ def row_parts(n: int, flops_per_row: float, workers: int | None = None) -> list[
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def fixed_row_parts(n: int, flops_per_row: float, max_rows: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges covering n rows that depend on n and the work alone, never on the
+    thread count: ceil(n / max_rows) equal parts, at least two where the rows hold two grains
+    of work, none under a grain. For kernels whose results depend on the rows they are given
+    (BLAS picks its edge code by the row count), so that a row's result does not change with
+    the threads."""
+    min_rows = int(GRAIN_FLOPS // max(flops_per_row, 1.0)) + 1
+    parts = max(1, min(max(-(-n // max_rows), 2), n // min_rows))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 def parallel_rows(n: int, flops_per_row: float, fn: Callable[[int, int], T]) -> list[T]:
-    """``fn(start, stop)`` over :func:`row_parts`, in order of the parts. The calling thread and
-    up to :func:`compute_threads` - 1 pool threads each take the next part when they finish one.
-    For kernels that release the GIL."""
-    parts = row_parts(n, flops_per_row)
-    if len(parts) == 1:
-        return [fn(*parts[0])]
+    """``fn(start, stop)`` over :func:`row_parts` on :func:`compute_threads` workers (see
+    :func:`run_parts`). For kernels that release the GIL."""
+    return run_parts(row_parts(n, flops_per_row), fn, compute_threads())
+
+
+def run_parts(parts: Sequence[tuple[int, int]], fn: Callable[[int, int], T], workers: int) -> list[T]:
+    """``fn(start, stop)`` for each part, results in the order of the parts. The calling thread
+    and up to ``workers`` - 1 pool threads each take the next part when they finish one. For
+    functions that release the GIL (Numba ``nogil`` kernels, BLAS)."""
+    if len(parts) == 1 or workers <= 1:
+        return [fn(*part) for part in parts]
     results: list = [None] * len(parts)
     counter = itertools.count()  # next() on it is atomic under the GIL
 
@@ -59,7 +77,7 @@ def parallel_rows(n: int, flops_per_row: float, fn: Callable[[int, int], T]) -> 
             results[i] = fn(*parts[i])
             i = next(counter)
 
-    run_parallel([worker] * min(compute_threads(), len(parts)))
+    run_parallel([worker] * min(workers, len(parts)))
     return results
 
 

@@ -7,11 +7,13 @@ every BLAS/OpenMP pool threadpoolctl finds in the process (NumPy's OpenBLAS, Sci
 
 Work is split by grain size, as PyTorch's ``parallel_for`` and ONNX Runtime do: a part must
 hold at least :data:`GRAIN_FLOPS` of work and smaller calls stay on the calling thread
-(:func:`mlpkit.backends.row_scheduler.parallel_rows` for the Numba kernels; :func:`for_work`
-keeps BLAS on one thread through a ``fit`` whose products are small). Parts are taken from a shared counter as workers finish,
-so a worker whose core is busy with another process does fewer of them instead of holding the
-others up: a static split, or OpenBLAS's own threads on tiny products, waits for the slowest
-core (measured on 2 cores with one busy: default threads 0.56-0.74x the 1-thread speed).
+(:mod:`mlpkit.backends.row_scheduler`: the Numba kernels' rows, and the NumPy backend's with
+BLAS held at one thread; :func:`for_work` keeps BLAS on one thread through a ``fit`` whose
+products are small). Parts are taken from a shared counter as workers finish, so a worker
+whose core is busy with another process does fewer of them instead of holding the others up:
+a static split, or OpenBLAS's own threads on tiny products, waits for the slowest core
+(measured on 2 cores with one busy: default threads 0.54-0.74x the 1-thread speed). BLAS
+counts are set through :mod:`mlpkit.backends.blas_pools`, from any thread.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import warnings
 import sys
 import threading
 from typing import Iterator
+
+from . import blas_pools
 
 ENV_VAR = "MLPKIT_NUM_THREADS"
 #: Least work (FLOPs) worth a thread of its own: ~0.2-0.3 ms at 100 GFLOP/s, about 100x the cost
@@ -96,16 +100,16 @@ def set_num_threads(n: int) -> None:
     """Limit BLAS and Numba to ``n`` threads for the rest of the process."""
     global _limit
     n = _check(n)
-    _threadpoolctl().threadpool_limits(limits=n)
+    _threadpoolctl()
+    blas_pools.set_counts(n)
     _limit = n
     _set_numba(n)
 
 
 def get_num_threads() -> dict[str, int]:
     """Current thread counts: one entry per BLAS/OpenMP library found, plus ``numba`` if loaded."""
-    out = {}
-    for info in _threadpoolctl().threadpool_info():
-        out[f"{info['internal_api']} ({os.path.basename(info['filepath'])})"] = info["num_threads"]
+    _threadpoolctl()
+    out = {f"{internal} ({os.path.basename(path)})": n for path, (_, internal, n) in blas_pools.counts().items()}
     numba = sys.modules.get("numba")
     if numba is not None:
         out["numba"] = numba.get_num_threads()
@@ -114,21 +118,25 @@ def get_num_threads() -> dict[str, int]:
 
 @contextlib.contextmanager
 def num_threads(n: int) -> Iterator[None]:
-    """Within the block, BLAS and Numba use at most ``n`` threads; the previous limits return after."""
+    """Within the block, BLAS and Numba use at most ``n`` threads; the previous limits return after.
+    The BLAS count is the process's (as for :func:`set_num_threads`), set from whichever thread
+    enters the block."""
     global _limit
     n = _check(n)
+    _threadpoolctl()
     numba = sys.modules.get("numba")
     before, before_numba = _limit, (numba.get_num_threads() if numba is not None else None)
-    with _threadpoolctl().threadpool_limits(limits=n):
-        _limit = n
-        _set_numba(n)
-        try:
-            yield
-        finally:
-            _limit = before
-            numba = sys.modules.get("numba")
-            if numba is not None:
-                numba.set_num_threads(before_numba or before or numba.config.NUMBA_NUM_THREADS)
+    before_pools = blas_pools.set_counts(n)
+    _limit = n
+    _set_numba(n)
+    try:
+        yield
+    finally:
+        _limit = before
+        blas_pools.set_counts(before_pools)
+        numba = sys.modules.get("numba")
+        if numba is not None:
+            numba.set_num_threads(before_numba or before or numba.config.NUMBA_NUM_THREADS)
 
 
 def apply_env_once() -> None:
@@ -156,17 +164,8 @@ def compute_threads() -> int:
 
 def for_work(flops: float) -> contextlib.AbstractContextManager:
     """Within the block BLAS runs on one thread if ``flops`` (the work of one of its calls) is
-    below two grains; else nothing changes. For a whole ``fit``: one change, ~12 us.
-
-    Not per predict call: OpenBLAS 0.3.31 ignores ``openblas_set_num_threads`` now and then
-    when called from a thread other than the one that last set it (seen through threadpoolctl:
-    20 of 80 serialised set-then-get pairs from 4 threads read the old count), and its results
-    depend on its thread count (64 x 784 @ 784 x 50 float32: 1.2e-4 apart), so per-call changes
-    from concurrent callers would make predictions differ between calls."""
+    below two grains; else nothing changes. For a whole ``fit``: one hold, ~3 us
+    (:func:`mlpkit.backends.blas_pools.single_thread_blas`)."""
     if flops >= 2 * GRAIN_FLOPS:
         return contextlib.nullcontext()
-    try:
-        import threadpoolctl
-    except ImportError:  # no thread control: BLAS keeps its own counts
-        return contextlib.nullcontext()
-    return threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+    return blas_pools.single_thread_blas()
