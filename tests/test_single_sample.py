@@ -24,13 +24,30 @@ def test_the_shortcut_gives_what_the_general_path_gives(model, dtype, rng):
     assert y.dtype == np.dtype(dtype) and y.shape == (3,)
 
 
+def test_after_its_first_call_the_shortcut_calls_the_compiled_kernel_itself(model, dtype, rng):
+    """The entry point for exactly the types the shortcut admits (no second typing of the arrays)."""
+    from mlpkit.backends.numba_backend import _compiled_for
+
+    x = rng.random(20).astype(dtype)
+    run = model._store.one_sample
+    first = run(x, True)
+    net = model._store.net
+    entry = _compiled_for(net.one_kernel, (x, net.panels, net.panel_meta, first))
+    assert entry is not None and entry is not net.one_kernel
+    assert dict(zip(run.__code__.co_freevars, run.__closure__))["call"].cell_contents is entry
+    np.testing.assert_array_equal(run(x, True), first)
+
+
 def test_inputs_the_kernel_does_not_take_as_is_go_the_general_way(model, dtype, rng):
     x = rng.random(20).astype(np.float32).astype(dtype)  # exact in either dtype
     expected = model.predict(x)
     other = "float64" if dtype == "float32" else "float32"
     read_only = x.copy()
     read_only.flags.writeable = False
-    cases = [x.astype(other), np.repeat(x, 2)[::2], read_only, x.astype(x.dtype.newbyteorder()), list(x), x[None, :]]
+    unaligned = np.frombuffer(bytearray(x.nbytes + 1), dtype=x.dtype, count=len(x), offset=1)
+    unaligned[:] = x
+    assert not unaligned.flags.aligned and unaligned.flags.writeable
+    cases = [x.astype(other), np.repeat(x, 2)[::2], read_only, unaligned, x.astype(x.dtype.newbyteorder()), list(x), x[None, :]]
     run = model._store.one_sample
     for case in cases:
         assert run(case, True) is None

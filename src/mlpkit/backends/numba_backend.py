@@ -306,23 +306,43 @@ class NumbaOps(ArrayOps):
 
     def one_sample_path(self, net: PackedNet) -> Callable[[Any, bool], np.ndarray | None]:
         """The one-sample kernel behind the checks it needs, for a 1-D NumPy vector of the model
-        dtype, C-contiguous and writable (another type would make Numba compile the kernel again
-        for it; a read-only one is typed apart); every other input takes predict's general path.
-        The kernel checks the length itself. Measured per call (M1, float32): about 1.5 us less
-        than that path on an Intel Xeon; these checks cost 0.25 us where comparing the shape and
-        strides tuples took 0.43 us (AMD EPYC Zen 2)."""
+        dtype, C-contiguous, aligned and writable (another type would make Numba compile the
+        kernel again for it; a read-only one is typed apart); every other input takes predict's
+        general path. The kernel checks the length itself.
+
+        Once the kernel exists for these types, the shortcut calls its compiled entry point
+        (:func:`_compiled_for`) instead of the dispatcher, which would only type the four arrays
+        again: 0.20 us less a call (AMD EPYC Zen 2), safe because the checks above are exactly
+        what the entry point assumes. Measured per call (M1, float32): about 1.5 us less than
+        the general path on an Intel Xeon; these checks cost 0.25 us where comparing the shape
+        and strides tuples took 0.43 us (AMD EPYC Zen 2)."""
         kernel, panels, meta, n_out = net.one_kernel, net.panels, net.panel_meta, net.n_out
         dtype, empty, ndarray = panels.dtype, np.empty, np.ndarray
         finite, not_finite = K.ONE_FINITE, K.ONE_NOT_FINITE
+        vector = empty(n_out, dtype)  # the types the checks admit: x and out alike
+        call = _compiled_for(kernel, (vector, panels, meta, vector)) or kernel
 
         def run(x: Any, check_finite: bool) -> np.ndarray | None:
+            nonlocal call
             if type(x) is not ndarray or x.dtype is not dtype or x.ndim != 1:
                 return None
             flags = x.flags
-            if not (flags.c_contiguous and flags.writeable):
+            if not (flags.c_contiguous and flags.writeable and flags.aligned):
                 return None
             out = empty(n_out, dtype)
-            status = kernel(x, panels, meta, out)
+            status = call(x, panels, meta, out)
+            if call is kernel:  # the first call compiled it (or loaded it from the cache)
+                call = _compiled_for(kernel, (x, panels, meta, out)) or kernel
             return out if status == finite or (status == not_finite and not check_finite) else None
 
         return run
+
+
+def _compiled_for(dispatcher: Any, args: tuple) -> Callable | None:
+    """The compiled entry point of ``dispatcher`` for exactly the Numba types of ``args``, or
+    None while it has not been compiled (or loaded) for them. It converts its arguments without
+    checking their types: callers check them first."""
+    from numba import typeof
+
+    compiled = dispatcher.overloads.get(tuple(typeof(a) for a in args))
+    return getattr(compiled, "entry_point", None)
