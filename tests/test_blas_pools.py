@@ -33,8 +33,13 @@ def two_threads(monkeypatch):
     blas_pools.set_counts(before)
 
 
-def test_a_limit_set_in_a_worker_thread_holds_after_the_main_thread_set_one(two_threads):
-    """threadpoolctl alone ignores every thread but the one that set a count first."""
+@pytest.mark.parametrize("through", ["the library's own functions", "threadpoolctl"])
+def test_a_limit_set_in_a_worker_thread_holds_after_the_main_thread_set_one(two_threads, through, monkeypatch):
+    """threadpoolctl alone ignores every thread but the one that set a count first; mlpkit sets
+    OpenBLAS itself, and other libraries through threadpoolctl after handing it control."""
+    if through == "threadpoolctl":
+        monkeypatch.setattr(blas_pools, "_openblas_functions", lambda path: None)
+        monkeypatch.setattr(blas_pools, "_pools", None)  # found again, without OpenBLAS's functions
     mlpkit.set_num_threads(2)  # the main thread takes threadpoolctl's control
     seen = []
 
@@ -120,7 +125,7 @@ def test_a_fork_during_a_hold_gives_the_child_its_counts_back():
 
 
 def test_without_a_blas_the_hold_changes_nothing(monkeypatch):
-    monkeypatch.setattr(blas_pools, "_libs", [])
+    monkeypatch.setattr(blas_pools, "_pools", [])
     with blas_pools.single_thread_blas() as held:
         assert held is False
     assert blas_pools.blas_threads() is None

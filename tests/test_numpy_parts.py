@@ -59,7 +59,7 @@ def test_where_blas_cannot_be_held_the_parts_run_one_after_another(rng, monkeypa
         return run_parts(parts, fn, workers)
 
     monkeypatch.setattr(row_scheduler, "run_parts", spy)
-    monkeypatch.setattr(blas_pools, "_libs", [])  # as without threadpoolctl: no BLAS to hold
+    monkeypatch.setattr(blas_pools, "_pools", [])  # as without threadpoolctl: no BLAS to hold
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-7)  # float32; BLAS on its own threads: other roundings
     assert ran_in == {1}
 

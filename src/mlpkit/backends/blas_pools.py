@@ -5,8 +5,10 @@ threadpoolctl (3.8) lets one "controlling" Python thread change a pthreads OpenB
 the others without a word: after ``set_num_threads(2)`` in the main thread,
 ``num_threads(1)`` in a worker thread left OpenBLAS at 2, and 297 of 800 set-then-get pairs
 made one at a time from 4 threads read the old count. OpenBLAS itself takes the change from any
-thread (800 of 800 through ctypes). So every change here is made under one lock, after handing
-threadpoolctl's control to the calling thread, and is read back.
+thread (800 of 800 through ctypes). So mlpkit finds the pools with threadpoolctl but sets a
+pthreads OpenBLAS through its own functions (0.2-0.6 us a call where threadpoolctl took 3 us),
+other libraries through threadpoolctl after handing its control to the calling thread; every
+change is made under one lock and read back.
 
 Most pools have one process-wide count (pthreads OpenBLAS, MKL, BLIS); an OpenMP pool's count
 belongs to the thread that sets it. :func:`single_thread_blas` sets the process-wide ones to one
@@ -19,16 +21,32 @@ hold runs it on one thread too: the count is the process's.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import itertools
 import os
 import threading
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+
+@dataclass(frozen=True)
+class _Pool:
+    """One thread pool: its library, whether its count is per thread (OpenMP), and how to read
+    and set that count."""
+
+    path: str
+    user_api: str
+    internal_api: str
+    per_thread: bool
+    get: Callable[[], int]
+    set: Callable[[int], Any]
+
+
 _lock = threading.Lock()
-_libs: list[Any] | None = None  # threadpoolctl's controllers, found once and again at each limit change
-_clear: Callable[..., None] | None = None  # threadpoolctl's hand-over of control (3.8 has one)
+_pools: list[_Pool] | None = None  # found once, and again at each limit change
 _holds = 0  # callers inside single_thread_blas
-_outside: dict[str, int] = {}  # filepath -> count to return to when the last hold ends (while _holds > 0)
+_outside: dict[str, int] = {}  # path -> count to return to when the last hold ends (while _holds > 0)
 _restore_in_child: dict[str, int] = {}  # a fork during a hold: the child's counts to restore
 
 
@@ -44,65 +62,87 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _per_thread(lib: Any) -> bool:
-    """An OpenMP pool: its count is the setting thread's own."""
-    return lib.user_api == "openmp" or getattr(lib, "threading_layer", None) == "openmp"
+def _openblas_functions(path: str) -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """OpenBLAS's own get/set of its thread count, under any of the names its builds export
+    (scipy-openblas: ``scipy_openblas_get_num_threads64_``), or None."""
+    try:
+        dll = ctypes.CDLL(path)  # already loaded: the same handle
+    except OSError:
+        return None
+    for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+        get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
+        put = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
+        if get is not None and put is not None:
+            get.argtypes, get.restype = [], ctypes.c_int
+            put.argtypes, put.restype = [ctypes.c_int], None
+            return get, put
+    return None
 
 
-def _controllers(refresh: bool = False) -> list[Any]:
-    """threadpoolctl's controller of every pool in the process ([] without threadpoolctl). Under
-    _lock. Finding them takes ~0.5 ms, so holds reuse the list; limit changes find them again
-    (a library loaded later joins then)."""
-    global _libs, _clear, _restore_in_child
-    if _libs is None or refresh:
+def _pool(lib: Any, threadpoolctl: Any) -> _Pool:
+    per_thread = lib.user_api == "openmp" or getattr(lib, "threading_layer", None) == "openmp"
+    own = _openblas_functions(lib.filepath) if lib.internal_api == "openblas" and not per_thread else None
+    if own is not None:
+        get, put = own
+    else:
+        clear = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+
+        def put(n: int, lib: Any = lib) -> None:
+            if clear is not None:
+                clear(force=True)  # the set from this thread takes threadpoolctl's control
+            lib.set_num_threads(n)
+
+        get = lib.get_num_threads
+    return _Pool(lib.filepath, lib.user_api, lib.internal_api, per_thread, get, put)
+
+
+def _found(refresh: bool = False) -> list[_Pool]:
+    """Every pool in the process ([] without threadpoolctl). Under _lock. Finding them takes
+    ~0.5 ms, so holds reuse the list; limit changes find them again (a library loaded later
+    joins then)."""
+    global _pools, _restore_in_child
+    if _pools is None or refresh:
         try:
             import threadpoolctl
         except ImportError:
-            _libs = []
+            _pools = []
         else:
-            _libs = list(threadpoolctl.ThreadpoolController().lib_controllers)
-            _clear = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+            _pools = [_pool(lib, threadpoolctl) for lib in threadpoolctl.ThreadpoolController().lib_controllers]
     if _restore_in_child:
         pending, _restore_in_child = _restore_in_child, {}
-        _set({lib.filepath: pending[lib.filepath] for lib in _libs if lib.filepath in pending})
-    return _libs
+        _set({pool.path: pending[pool.path] for pool in _pools if pool.path in pending})
+    return _pools
 
 
 def _set(counts: dict[str, int]) -> list[str]:
-    """Set pools (filepath -> count) and read them back; the ones that kept another count."""
-    if not counts:
-        return []
-    if _clear is not None:
-        _clear(force=True)  # the next set from this thread takes threadpoolctl's control
+    """Set pools (path -> count) and read them back; the ones that kept another count."""
     refused = []
-    for lib in _libs or ():
-        n = counts.get(lib.filepath)
+    for pool in _pools or ():
+        n = counts.get(pool.path)
         if n is not None:
-            lib.set_num_threads(n)
-            if lib.get_num_threads() != n:
-                refused.append(f"{lib.internal_api} ({os.path.basename(lib.filepath)}) kept "
-                               f"{lib.get_num_threads()} threads when asked for {n}")
+            pool.set(n)
+            got = pool.get()
+            if got != n:
+                refused.append(f"{pool.internal_api} ({os.path.basename(pool.path)}) kept {got} threads when asked for {n}")
     return refused
 
 
 def counts() -> dict[str, tuple[str, str, int]]:
-    """filepath -> (user_api, internal_api, thread count) of each pool; a held BLAS shows its
-    count outside the holds."""
+    """path -> (user_api, internal_api, thread count) of each pool; a held BLAS shows its count
+    outside the holds."""
     with _lock:
-        libs = _controllers(refresh=True)
-        return {lib.filepath: (lib.user_api, lib.internal_api, _outside.get(lib.filepath) or lib.get_num_threads())
-                for lib in libs}
+        return {p.path: (p.user_api, p.internal_api, _outside.get(p.path) or p.get()) for p in _found(refresh=True)}
 
 
 def set_counts(wanted: dict[str, int] | int) -> dict[str, int]:
-    """Set every pool to ``wanted`` threads (or filepath -> count) and return the counts before,
+    """Set every pool to ``wanted`` threads (or path -> count) and return the counts before,
     for :func:`set_counts` to restore. A held pool takes the count when its holds end. A library
     that keeps another count raises a RuntimeWarning (the user asked for this count)."""
     with _lock:
-        libs = _controllers(refresh=True)
+        pools = _found(refresh=True)
         if isinstance(wanted, int):
-            wanted = {lib.filepath: wanted for lib in libs}
-        before = {lib.filepath: _outside.get(lib.filepath) or lib.get_num_threads() for lib in libs}
+            wanted = {p.path: wanted for p in pools}
+        before = {p.path: _outside.get(p.path) or p.get() for p in pools}
         now = {}
         for path, n in wanted.items():
             if path in _outside:
@@ -119,32 +159,31 @@ def blas_threads() -> int | None:
     """The most threads any BLAS may use outside the holds; None if no BLAS is found (or no
     threadpoolctl) or one has per-thread counts, so that a hold cannot cover other threads."""
     with _lock:
-        blas = [lib for lib in _controllers() if lib.user_api == "blas"]
-        if not blas or any(_per_thread(lib) for lib in blas):
+        blas = [p for p in _found() if p.user_api == "blas"]
+        if not blas or any(p.per_thread for p in blas):
             return None
-        return max(_outside.get(lib.filepath) or lib.get_num_threads() for lib in blas)
+        return max(_outside.get(p.path) or p.get() for p in blas)
 
 
 @contextlib.contextmanager
 def single_thread_blas() -> Iterator[bool]:
     """Within the block BLAS runs on one thread; yields whether that holds for every thread
     (False: no BLAS found, a per-thread pool, or a library that refused, and then nothing
-    changed). ~3 us when no other hold is active."""
+    changed). About 9 us, most of it Python (the two sets in OpenBLAS: 1.2 us)."""
     global _holds
-    mine: dict[str, int] = {}  # per-thread pools: this thread's counts to restore
     with _lock:
-        blas = [lib for lib in _controllers() if lib.user_api == "blas"]
-        shared = [lib for lib in blas if not _per_thread(lib)]
+        blas = [p for p in _found() if p.user_api == "blas"]
+        shared = [p for p in blas if not p.per_thread]
         held = bool(blas) and len(shared) == len(blas)
         if _holds == 0 and shared:
-            _outside.update({lib.filepath: lib.get_num_threads() for lib in shared})
-            if _set({lib.filepath: 1 for lib in shared}):
+            _outside.update({p.path: p.get() for p in shared})
+            if _set({p.path: 1 for p in shared}):
                 _set(dict(_outside))
                 _outside.clear()
                 shared, held = [], False
         if shared:
             _holds += 1
-        mine = {lib.filepath: lib.get_num_threads() for lib in blas if _per_thread(lib)}
+        mine = {p.path: p.get() for p in blas if p.per_thread}  # this thread's counts to restore
         _set({path: 1 for path in mine})
     try:
         yield held
