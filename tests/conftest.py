@@ -101,3 +101,13 @@ def cuda_host_lib(tmp_path_factory):
     if cuda_on_host.host_compiler() is None:
         pytest.skip("no host C++ compiler (g++ or c++) on PATH to run the CUDA kernel sources on the host")
     return cuda_on_host.build_host_library(tmp_path_factory.mktemp("cuda_on_host"))
+
+
+def find_blas_pools_again(monkeypatch):
+    """Make mlpkit find the BLAS pools again at its next use (after the test patched how), and
+    put what it had found back when the test ends."""
+    from mlpkit.backends import blas_pools
+
+    for name in ("_pools", "_blas_shared", "_blas_local"):
+        monkeypatch.setattr(blas_pools, name, getattr(blas_pools, name))
+    blas_pools._pools = None

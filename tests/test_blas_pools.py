@@ -10,6 +10,7 @@ import pytest
 
 import mlpkit
 from mlpkit.backends import blas_pools, threads
+from conftest import find_blas_pools_again
 from test_selection import PACKAGE_PARENT
 
 threadpoolctl = pytest.importorskip("threadpoolctl", reason="thread control needs threadpoolctl")
@@ -39,7 +40,7 @@ def test_a_limit_set_in_a_worker_thread_holds_after_the_main_thread_set_one(two_
     OpenBLAS itself, and other libraries through threadpoolctl after handing it control."""
     if through == "threadpoolctl":
         monkeypatch.setattr(blas_pools, "_openblas_functions", lambda path: None)
-        monkeypatch.setattr(blas_pools, "_pools", None)  # found again, without OpenBLAS's functions
+        find_blas_pools_again(monkeypatch)
     mlpkit.set_num_threads(2)  # the main thread takes threadpoolctl's control
     seen = []
 
@@ -125,7 +126,8 @@ def test_a_fork_during_a_hold_gives_the_child_its_counts_back():
 
 
 def test_without_a_blas_the_hold_changes_nothing(monkeypatch):
-    monkeypatch.setattr(blas_pools, "_pools", [])
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # not installed
+    find_blas_pools_again(monkeypatch)
     with blas_pools.single_thread_blas() as held:
         assert held is False
     assert blas_pools.blas_threads() is None

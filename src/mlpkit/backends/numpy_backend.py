@@ -8,8 +8,11 @@ products of an MLP (M1: 4096 x 784 @ 784 x 50) its 2 threads ran a 4096-row pred
 1-thread speed, and 0.54x with one of the 2 cores busy with another process (AMD EPYC Zen 2).
 Whole-network parts of 1024 rows on 2 workers, taken as they finish, ran it 1.76x when idle and
 1.0x under that load. The parts' bounds depend on the batch alone
-(:func:`~mlpkit.backends.row_scheduler.fixed_row_parts`), so a row's result does not change
-with the thread count.
+(:func:`~mlpkit.backends.row_scheduler.fixed_row_parts`), and a batch under two grains is one
+part, still with BLAS held at one thread: a row's result does not change with the thread
+count or with what other threads do. That gives up OpenBLAS's own 2 threads on batches of
+128-512 M1 rows (1.14-1.20x when idle), which fell to 0.42-0.59x the 1-thread speed with one
+core busy.
 """
 
 from __future__ import annotations
@@ -58,16 +61,22 @@ class NumpyOps(ArrayOps):
             return self.through(act(np, z), rest), finite  # under this errstate: no second one (~0.9 us)
 
     def _in_parts(self, x: Any, net: LayerNet, rows: Callable[[Any], tuple[np.ndarray, bool]]) -> tuple[np.ndarray, bool]:
-        """``rows`` (x (m, in) -> (y (m, out), finite)) over the row parts of x (n, in), on as many
-        workers as mlpkit's limit and the BLAS count allow, BLAS held at one thread meanwhile;
-        the parts one after another where it cannot be held (no threadpoolctl, a per-thread
-        OpenMP BLAS) or one worker is all there is."""
-        parts = row_scheduler.fixed_row_parts(len(x), net.flops_per_row, self.part_rows)
-        if len(parts) == 1:
-            return rows(x)
+        """``rows`` (x (m, in) -> (y (m, out), finite)) over the row parts of x (n, in) with BLAS
+        held at one thread, on as many workers as mlpkit's limit and the BLAS count allow: a
+        batch gets the same bits at any thread count and while another thread holds BLAS (a
+        small batch too: OpenBLAS's 2-thread sgemm rounds unlike its 1-thread one from 32 rows
+        up). Where BLAS cannot be held (no threadpoolctl, a per-thread OpenMP BLAS) the parts
+        run one after another on BLAS's own threads."""
+        n = len(x)
+        if n * net.flops_per_row < 2 * row_scheduler.GRAIN_FLOPS:  # one part: only the hold to decide
+            if threads.compute_threads() == 1:
+                return rows(x)
+            with blas_pools.single_thread_blas():
+                return rows(x)
+        parts = row_scheduler.fixed_row_parts(n, net.flops_per_row, self.part_rows)
         workers = min(threads.compute_threads(), blas_pools.blas_threads() or 1)
         run = lambda a, b: rows(x[a:b])  # noqa: E731
-        if workers == 1:
+        if workers == 1:  # BLAS on one thread already (or out of reach): nothing to hold
             done = row_scheduler.run_parts(parts, run, 1)
         else:
             with blas_pools.single_thread_blas() as held:

@@ -164,7 +164,7 @@ def compute_threads() -> int:
 
 def for_work(flops: float) -> contextlib.AbstractContextManager:
     """Within the block BLAS runs on one thread if ``flops`` (the work of one of its calls) is
-    below two grains; else nothing changes. For a whole ``fit``: one hold, ~9 us
+    below two grains; else nothing changes. For a whole ``fit``: one hold, ~5 us
     (:func:`mlpkit.backends.blas_pools.single_thread_blas`)."""
     if flops >= 2 * GRAIN_FLOPS:
         return contextlib.nullcontext()
