@@ -60,15 +60,15 @@ def test_holds_from_several_threads_keep_blas_at_one_until_the_last_ends(two_thr
     inside, go, done = [], threading.Barrier(4), threading.Barrier(4)
 
     def worker():
-        with blas_pools.single_thread_blas() as held:
+        with blas_pools.single_thread_blas() as hold:
             go.wait()  # all four inside at once
-            inside.append((held, blas_counts()))
+            inside.append((hold.held, hold.threads, blas_counts()))
             done.wait()
 
     ts = [threading.Thread(target=worker) for _ in range(4)]
     [t.start() for t in ts]
     [t.join() for t in ts]
-    assert inside == [(True, [1])] * 4
+    assert inside == [(True, 2, [1])] * 4  # held, and 2 threads outside the holds
     assert blas_counts() == [2]
     assert blas_pools._holds == 0
 
@@ -80,7 +80,8 @@ def test_a_limit_set_during_a_hold_applies_when_the_hold_ends(two_threads):
             assert blas_counts() == [1]  # still held
             assert set(v for k, v in mlpkit.get_num_threads().items() if k != "numba") == {2}  # the count outside the hold
         mlpkit.set_num_threads(1)
-        assert blas_pools.blas_threads() == 1
+        with blas_pools.single_thread_blas() as inner:
+            assert inner.threads == 1  # the count outside the holds, now 1
     assert blas_counts() == [1]
     mlpkit.set_num_threads(2)
     assert blas_counts() == [2]
@@ -103,7 +104,8 @@ inside.wait()
 pid = os.fork()
 if pid == 0:
     before = blas()
-    blas_pools.blas_threads()  # the child's first use
+    with blas_pools.single_thread_blas():  # the child's first use
+        pass
     print("child", before, blas(), blas_pools._holds, flush=True)
     os._exit(0)
 os.waitpid(pid, 0)
@@ -128,6 +130,6 @@ def test_a_fork_during_a_hold_gives_the_child_its_counts_back():
 def test_without_a_blas_the_hold_changes_nothing(monkeypatch):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # not installed
     find_blas_pools_again(monkeypatch)
-    with blas_pools.single_thread_blas() as held:
-        assert held is False
-    assert blas_pools.blas_threads() is None
+    with blas_pools.single_thread_blas() as hold:
+        assert (hold.held, hold.threads) == (False, 1)
+    assert blas_pools._pools == []

@@ -159,30 +159,21 @@ def set_counts(wanted: dict[str, int] | int) -> dict[str, int]:
     return before
 
 
-def blas_threads() -> int | None:
-    """The most threads any BLAS may use outside the holds; None if no BLAS is found (or no
-    threadpoolctl) or one has per-thread counts, so that a hold cannot cover other threads."""
-    with _lock:
-        blas = [p for p in _found() if p.user_api == "blas"]
-        if not blas or any(p.per_thread for p in blas):
-            return None
-        return max(_outside.get(p.path) or p.get() for p in blas)
-
-
-def single_thread_blas() -> contextlib.AbstractContextManager[bool]:
-    """Within the block BLAS runs on one thread; entering yields whether that holds for every
-    thread (False: no BLAS found, a per-thread pool, or a library that refused, and then
-    nothing process-wide changed). About 5 us when no other hold is active (OpenBLAS's two
-    sets: 1.2 us)."""
+def single_thread_blas() -> contextlib.AbstractContextManager["_Hold"]:
+    """Within the block BLAS runs on one thread. Entering gives the hold: ``held`` says whether
+    that covers every thread (False: no BLAS found, a per-thread pool, or a library that refused,
+    and then nothing process-wide changed), ``threads`` how many threads BLAS may use outside
+    the holds (1 where not held). About 5 us when no other hold is active (OpenBLAS's two sets:
+    1.2 us)."""
     return _Hold()
 
 
 class _Hold:
     """One caller's hold (see :func:`single_thread_blas`); a class, not a generator: half the cost."""
 
-    __slots__ = ("counted", "mine")
+    __slots__ = ("counted", "mine", "held", "threads")
 
-    def __enter__(self) -> bool:
+    def __enter__(self) -> "_Hold":
         global _holds
         with _lock:
             if _pools is None or _restore_in_child:
@@ -201,10 +192,12 @@ class _Hold:
             if shared:
                 _holds += 1
             self.counted = bool(shared)
+            self.held = self.counted and not _blas_local
+            self.threads = max(_outside[p.path] for p in shared) if self.held else 1
             self.mine = [(p, p.get()) for p in _blas_local]  # this thread's counts to restore
             for p, _ in self.mine:
                 p.set(1)
-        return self.counted and not _blas_local
+        return self
 
     def __exit__(self, *exc: object) -> None:
         global _holds

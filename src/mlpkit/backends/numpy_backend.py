@@ -11,8 +11,8 @@ Whole-network parts of 1024 rows on 2 workers, taken as they finish, ran it 1.76
 (:func:`~mlpkit.backends.row_scheduler.fixed_row_parts`), and a batch under two grains is one
 part, still with BLAS held at one thread: a row's result does not change with the thread
 count or with what other threads do. That gives up OpenBLAS's own 2 threads on batches of
-128-512 M1 rows (1.14-1.20x when idle), which fell to 0.42-0.59x the 1-thread speed with one
-core busy.
+128-512 M1 rows (they ran 0.71-0.75x as fast held, when idle); with one core busy those fell
+to 0.53-0.64x the 1-thread speed, held ones run 0.93-0.99x.
 """
 
 from __future__ import annotations
@@ -65,20 +65,16 @@ class NumpyOps(ArrayOps):
         held at one thread, on as many workers as mlpkit's limit and the BLAS count allow: a
         batch gets the same bits at any thread count and while another thread holds BLAS (a
         small batch too: OpenBLAS's 2-thread sgemm rounds unlike its 1-thread one from 32 rows
-        up). Where BLAS cannot be held (no threadpoolctl, a per-thread OpenMP BLAS) the parts
-        run one after another on BLAS's own threads."""
+        up). Where the hold cannot cover other threads (no threadpoolctl, a per-thread OpenMP
+        BLAS) the parts run one after another on the calling thread."""
         n = len(x)
-        if n * net.flops_per_row < 2 * row_scheduler.GRAIN_FLOPS:  # one part: only the hold to decide
-            if threads.compute_threads() == 1:
-                return rows(x)
-            with blas_pools.single_thread_blas():
-                return rows(x)
-        parts = row_scheduler.fixed_row_parts(n, net.flops_per_row, self.part_rows)
-        workers = min(threads.compute_threads(), blas_pools.blas_threads() or 1)
-        run = lambda a, b: rows(x[a:b])  # noqa: E731
-        if workers == 1:  # BLAS on one thread already (or out of reach): nothing to hold
-            done = row_scheduler.run_parts(parts, run, 1)
+        if n * net.flops_per_row < 2 * row_scheduler.GRAIN_FLOPS:
+            parts = [(0, n)]
         else:
-            with blas_pools.single_thread_blas() as held:
-                done = row_scheduler.run_parts(parts, run, workers if held else 1)
+            parts = row_scheduler.fixed_row_parts(n, net.flops_per_row, self.part_rows)
+        run = lambda a, b: rows(x[a:b])  # noqa: E731
+        with blas_pools.single_thread_blas() as hold:
+            done = row_scheduler.run_parts(parts, run, min(threads.compute_threads(), hold.threads))
+        if len(done) == 1:
+            return done[0]
         return np.concatenate([y for y, _ in done]), all(finite for _, finite in done)
