@@ -50,6 +50,7 @@ _blas_local: tuple[_Pool, ...] = ()  # the BLAS pools with per-thread counts (Op
 _holds = 0  # callers inside single_thread_blas
 _outside: dict[str, int] = {}  # path -> count to return to when the last hold ends (while _holds > 0)
 _restore_in_child: dict[str, int] = {}  # a fork during a hold: the child's counts to restore
+_checked: dict[str, bool] = {}  # path -> whether the pool took a count of 1 when a hold first set it
 
 
 def _after_fork_in_child() -> None:
@@ -68,7 +69,7 @@ def _openblas_functions(path: str) -> tuple[Callable[[], int], Callable[[int], N
     """OpenBLAS's own get/set of its thread count, under any of the names its builds export
     (scipy-openblas: ``scipy_openblas_get_num_threads64_``), or None."""
     try:
-        dll = ctypes.CDLL(path)  # already loaded: the same handle
+        dll = ctypes.PyDLL(path)  # already loaded: the same handle; calls keep the GIL (they are short)
     except OSError:
         return None
     for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
@@ -184,7 +185,9 @@ class _Hold:
                 for p in shared:
                     _outside[p.path] = p.get()
                     p.set(1)
-                    refused = refused or p.get() != 1
+                    if not _checked.get(p.path):  # a library that takes a count takes it every time
+                        _checked[p.path] = p.get() == 1
+                        refused = refused or not _checked[p.path]
                 if refused:  # put every count back
                     _set(dict(_outside))
                     _outside.clear()
@@ -211,5 +214,6 @@ class _Hold:
                         n = _outside.pop(p.path, None)
                         if n is not None:
                             p.set(n)
-                    _set(_outside)  # pools found again meanwhile, if any
-                    _outside.clear()
+                    if _outside:  # pools found again meanwhile
+                        _set(_outside)
+                        _outside.clear()

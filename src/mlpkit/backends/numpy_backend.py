@@ -68,13 +68,11 @@ class NumpyOps(ArrayOps):
         up). Where the hold cannot cover other threads (no threadpoolctl, a per-thread OpenMP
         BLAS) the parts run one after another on the calling thread."""
         n = len(x)
-        if n * net.flops_per_row < 2 * row_scheduler.GRAIN_FLOPS:
-            parts = [(0, n)]
-        else:
-            parts = row_scheduler.fixed_row_parts(n, net.flops_per_row, self.part_rows)
+        if n * net.flops_per_row < 2 * row_scheduler.GRAIN_FLOPS:  # one part
+            with blas_pools.single_thread_blas():
+                return rows(x)
+        parts = row_scheduler.fixed_row_parts(n, net.flops_per_row, self.part_rows)
         run = lambda a, b: rows(x[a:b])  # noqa: E731
         with blas_pools.single_thread_blas() as hold:
             done = row_scheduler.run_parts(parts, run, min(threads.compute_threads(), hold.threads))
-        if len(done) == 1:
-            return done[0]
         return np.concatenate([y for y, _ in done]), all(finite for _, finite in done)
