@@ -107,3 +107,17 @@ def test_concurrent_large_batches_agree_and_leave_blas_as_it_was(rng):
     assert bad == []
     assert blas_counts() == before
     assert blas_pools._holds == 0
+
+
+def test_under_mlpkits_limit_of_one_a_small_batch_skips_the_hold(rng, monkeypatch):
+    """mlpkit already set BLAS to one thread: the hold would only cost time (~6 us a call)."""
+    model = mlpkit.MLP(M1, activation="sigmoid", seed=0, backend="numpy")
+    x = rng.random((32, 784))
+    holds = []
+    real = blas_pools.single_thread_blas
+    monkeypatch.setattr(blas_pools, "single_thread_blas", lambda: holds.append(1) or real())
+    model.predict(x)
+    assert holds == [1]
+    with mlpkit.num_threads(1):
+        model.predict(x)
+    assert holds == [1]

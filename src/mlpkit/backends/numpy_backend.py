@@ -69,6 +69,8 @@ class NumpyOps(ArrayOps):
         BLAS) the parts run one after another on the calling thread."""
         n = len(x)
         if n * net.flops_per_row < 2 * row_scheduler.GRAIN_FLOPS:  # one part
+            if threads.process_limit() == 1:  # mlpkit set BLAS to one thread: nothing to hold (~6 us)
+                return rows(x)
             with blas_pools.single_thread_blas():
                 return rows(x)
         parts = row_scheduler.fixed_row_parts(n, net.flops_per_row, self.part_rows)

@@ -152,6 +152,12 @@ def apply_env_once() -> None:
         set_num_threads(n)
 
 
+def process_limit() -> int | None:
+    """The limit set through mlpkit (:func:`set_num_threads`, :func:`num_threads`,
+    ``MLPKIT_NUM_THREADS``), which BLAS was set to as well; None if none is in force."""
+    return _limit
+
+
 def compute_threads() -> int:
     """Threads a backend's own kernels may use now: the process-wide limit in force
     (:func:`set_num_threads`, :func:`num_threads`, ``MLPKIT_NUM_THREADS``), and no more than
