@@ -324,9 +324,8 @@ class NumbaOps(ArrayOps):
 
         def run(x: Any, check_finite: bool) -> np.ndarray | None:
             nonlocal call
-            if type(x) is not ndarray or x.dtype is not dtype or x.ndim != 1:
-                return None
-            if not x.flags.carray:  # C-contiguous, aligned and writeable: 88 ns, the three apart 167
+            # x.flags.carray: C-contiguous, aligned and writeable (88 ns; the three apart 167)
+            if type(x) is not ndarray or x.dtype is not dtype or x.ndim != 1 or not x.flags.carray:
                 return None
             out = empty(n_out, dtype)
             status = call(x, panels, meta, out)
