@@ -28,9 +28,11 @@ from typing import Iterator
 from . import blas_pools
 
 ENV_VAR = "MLPKIT_NUM_THREADS"
-#: Least work (FLOPs) worth a thread of its own: ~0.2-0.3 ms at 100 GFLOP/s, about 100x the cost
-#: of handing a part to a pool thread (2 threads on 2 cores, M1 predict: 256 rows 0.92x,
-#: 512 rows 1.26x, 1024 rows 1.82x the 1-thread speed).
+#: Least work (FLOPs) worth a thread of its own: ~0.2-0.3 ms at 100 GFLOP/s. Chosen for a
+#: machine that may be shared, not an idle one: on an AMD EPYC Zen 2 with 2 cores, parts of 1e7
+#: ran Numba's 256- and 512-row M1 predicts 1.43x and 1.58x at 2 threads when idle, and 0.85x
+#: and 0.89x with one core busy (a part waiting on the busy core holds the whole call); at 3e7
+#: those stay on one thread. (Zen 3, older kernels: 256 rows 0.92x, 512 1.26x, 1024 1.82x.)
 GRAIN_FLOPS = 3e7
 
 _env_applied = False
