@@ -132,6 +132,14 @@ def _set(counts: dict[str, int]) -> list[str]:
     return refused
 
 
+def _put(counts: dict[str, int]) -> None:
+    """Set pools (path -> count) without reading them back: counts they took before."""
+    for pool in _pools or ():
+        n = counts.get(pool.path)
+        if n is not None:
+            pool.set(n)
+
+
 def counts() -> dict[str, tuple[str, str, int]]:
     """path -> (user_api, internal_api, thread count) of each pool; a held BLAS shows its count
     outside the holds."""
@@ -189,7 +197,7 @@ class _Hold:
                         _checked[p.path] = p.get() == 1
                         refused = refused or not _checked[p.path]
                 if refused:  # put every count back
-                    _set(dict(_outside))
+                    _put(_outside)
                     _outside.clear()
                     shared = ()
             if shared:
@@ -210,10 +218,5 @@ class _Hold:
             if self.counted and _holds > 0:  # 0: a forked child, whose counts are restored at its next use
                 _holds -= 1
                 if _holds == 0:
-                    for p in _blas_shared:
-                        n = _outside.pop(p.path, None)
-                        if n is not None:
-                            p.set(n)
-                    if _outside:  # pools found again meanwhile
-                        _set(_outside)
-                        _outside.clear()
+                    _put(_outside)
+                    _outside.clear()

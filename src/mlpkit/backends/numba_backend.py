@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from numba import typeof
 from numba.core import event
 
 from ..kernels import numba_cpu as K
@@ -340,7 +341,5 @@ def _compiled_for(dispatcher: Any, args: tuple) -> Callable | None:
     """The compiled entry point of ``dispatcher`` for exactly the Numba types of ``args``, or
     None while it has not been compiled (or loaded) for them. It converts its arguments without
     checking their types: callers check them first."""
-    from numba import typeof
-
     compiled = dispatcher.overloads.get(tuple(typeof(a) for a in args))
     return getattr(compiled, "entry_point", None)

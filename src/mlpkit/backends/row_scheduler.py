@@ -33,15 +33,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _split(n: int, flops_per_row: float, wanted: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges covering n rows in ``wanted`` near-equal parts, fewer where a part
+    would hold less than :data:`GRAIN_FLOPS` of work (at least one)."""
+    grain_rows = int(GRAIN_FLOPS // max(flops_per_row, 1.0)) + 1
+    parts = max(1, min(wanted, n // grain_rows))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 def row_parts(n: int, flops_per_row: float, workers: int | None = None) -> list[tuple[int, int]]:
     """[start, stop) ranges covering n rows: parts of at least :data:`GRAIN_FLOPS` of work, up
     to two per worker (``workers`` default :func:`compute_threads`) so that dynamic scheduling
     can even out a slow worker; one part when the work is smaller than two grains."""
     workers = compute_threads() if workers is None else workers
-    min_rows = int(GRAIN_FLOPS // max(flops_per_row, 1.0)) + 1
-    parts = max(1, min(2 * workers if workers > 1 else 1, n // min_rows))
-    bounds = [n * i // parts for i in range(parts + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return _split(n, flops_per_row, 2 * workers if workers > 1 else 1)
 
 
 def fixed_row_parts(n: int, flops_per_row: float, max_rows: int) -> list[tuple[int, int]]:
@@ -50,10 +56,7 @@ def fixed_row_parts(n: int, flops_per_row: float, max_rows: int) -> list[tuple[i
     of work, none under a grain. For kernels whose results depend on the rows they are given
     (BLAS picks its edge code by the row count), so that a row's result does not change with
     the threads."""
-    min_rows = int(GRAIN_FLOPS // max(flops_per_row, 1.0)) + 1
-    parts = max(1, min(max(-(-n // max_rows), 2), n // min_rows))
-    bounds = [n * i // parts for i in range(parts + 1)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return _split(n, flops_per_row, max(-(-n // max_rows), 2))
 
 
 def parallel_rows(n: int, flops_per_row: float, fn: Callable[[int, int], T]) -> list[T]:
