@@ -89,3 +89,9 @@ def test_a_vector_of_the_wrong_length_is_refused_by_the_kernel_and_explained(mod
         assert model._store.one_sample(x, check) is None
         with pytest.raises(ValueError, match=rf"input has {length} features but the model expects 20: expected shape \(20,\)"):
             model.predict(x, check_finite=check)
+
+
+def test_predict_makes_no_closure_cells():
+    """predict is the single-sample hot path: a comprehension or closure in it would turn its
+    locals into cells, created on every call (0.12-0.15 us, AMD EPYC Zen 2)."""
+    assert mlpkit.MLP.predict.__code__.co_cellvars == ()
