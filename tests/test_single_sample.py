@@ -95,3 +95,23 @@ def test_predict_makes_no_closure_cells():
     """predict is the single-sample hot path: a comprehension or closure in it would turn its
     locals into cells, created on every call (0.12-0.15 us, AMD EPYC Zen 2)."""
     assert mlpkit.MLP.predict.__code__.co_cellvars == ()
+
+
+@pytest.mark.parametrize("width", [104, 2048, 2049])
+def test_the_one_row_scratch_on_the_stack_and_on_the_heap(dtype, width, rng):
+    """The one-row forward takes two rows of the widest layer from its stack frame up to
+    numba_stack.STACK_SCRATCH_BYTES (float32: 2048 columns) and from the heap past that; both
+    give the reference's outputs and the batch's bits."""
+    backend_or_skip("numba")
+    from mlpkit.kernels.numba_stack import STACK_SCRATCH_BYTES
+
+    import reference as ref
+
+    model = mlpkit.MLP([30, width, 6], "sigmoid", backend="numba", dtype=dtype, seed=2)
+    itemsize = np.dtype(dtype).itemsize
+    assert (2 * model._store.net.panel_meta[:, 4].max() * itemsize <= STACK_SCRATCH_BYTES) == (width * itemsize <= 8192)
+    x = rng.standard_normal((5, 30)).astype(dtype)
+    alone = np.stack([model.predict(row) for row in x])
+    np.testing.assert_array_equal(alone, model.predict(x))
+    Ws, bs = zip(*((layer.W, layer.b) for layer in model._store.layers))
+    ref.assert_close(alone, ref.forward(x, Ws, bs, ["sigmoid", "softmax"]), dtype, scale=1.0)
