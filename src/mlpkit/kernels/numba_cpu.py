@@ -58,11 +58,11 @@ def activate_row(h, n, code):
         for k in range(1, n):
             if h[k] > m:
                 m = h[k]
+        for k in range(n):  # no sum in this loop: a float64 sum in order would keep it scalar
+            h[k] = fast_exp(h[k] - m)
         s = 0.0
         for k in range(n):
-            e = fast_exp(h[k] - m)
-            h[k] = e
-            s += e
+            s += h[k]
         inv = 1.0 / s
         for k in range(n):
             h[k] = h[k] * inv
@@ -70,16 +70,19 @@ def activate_row(h, n, code):
         for k in range(n):
             h[k] = fast_sigmoid(h[k])
     elif code == RELU:
+        # written as "keep v, else store 0" LLVM stores only the zeros, as masked vector stores
+        # (vmaskmovps: microcoded on AMD Zen, 0.46 ns an element on Zen 2); "+ 0.0" changes
+        # no v > 0 but makes every store a new value, so the loop stores whole vectors (~0.01 ns)
         for k in range(n):
-            if not h[k] > 0:
-                h[k] = 0.0
+            v = h[k]
+            h[k] = (v + 0.0) if v > 0 else 0.0
     elif code == TANH:
         for k in range(n):
             h[k] = math.tanh(h[k])
     elif code == LEAKY_RELU:
-        for k in range(n):
-            if not h[k] > 0:
-                h[k] = h[k] * LEAKY_SLOPE
+        for k in range(n):  # "+ 0.0": see RELU
+            v = h[k]
+            h[k] = (v + 0.0) if v > 0 else v * LEAKY_SLOPE
     elif code == STEP:
         for k in range(n):
             h[k] = 1.0 if h[k] > 0 else 0.0
