@@ -115,3 +115,27 @@ def test_the_one_row_scratch_on_the_stack_and_on_the_heap(dtype, width, rng):
     np.testing.assert_array_equal(alone, model.predict(x))
     Ws, bs = zip(*((layer.W, layer.b) for layer in model._store.layers))
     ref.assert_close(alone, ref.forward(x, Ws, bs, ["sigmoid", "softmax"]), dtype, scale=1.0)
+
+
+def test_the_one_row_scratch_comes_from_the_heap_only_when_wide_and_is_freed(rng):
+    """NRT's counts over 10 single-sample predictions: a wide model's scratch is one NRT block
+    a call more than a narrow model's (whose scratch is on the stack), and every block is freed."""
+    backend_or_skip("numba")
+    from numba.core.runtime import _nrt_python, rtsys
+
+    per_call = {}
+    for width in (104, 2049):  # float32: 2 x 104 columns fit the stack, 2 x 2049 do not
+        model = mlpkit.MLP([30, width, 6], "sigmoid", backend="numba", dtype="float32", seed=2)
+        x = rng.standard_normal(30).astype("float32")
+        model.predict(x)  # compiled before counting
+        _nrt_python.memsys_enable_stats()
+        try:
+            before = rtsys.get_allocation_stats()
+            for _ in range(10):
+                model.predict(x)
+            after = rtsys.get_allocation_stats()
+        finally:
+            _nrt_python.memsys_disable_stats()
+        assert after.alloc - before.alloc == after.free - before.free  # nothing left allocated
+        per_call[width] = (after.alloc - before.alloc) / 10
+    assert per_call[2049] == per_call[104] + 1

@@ -35,7 +35,7 @@ from .constants import (  # noqa: F401  (ACTIVATION_CODES re-exported for the ba
 from .numba_exp import fast_exp, fast_sigmoid
 from .numba_gemm import dense_layer
 from .numba_jit import jit
-from .numba_stack import STACK_SCRATCH_BYTES, stack_empty
+from .numba_stack import scratch_empty
 
 _jit = jit  # njit with the shared options and mlpkit's kernel cache (see numba_jit)
 
@@ -194,12 +194,7 @@ def forward_rows(x, panels, meta, out, isa):
     Returns the same finite flag as :func:`forward_panels`."""
     n_layers = meta.shape[0]
     wmax = _widest(meta)
-    n_h = 2 * wmax
-    if n_h * out.itemsize <= STACK_SCRATCH_BYTES:  # the usual case: no heap allocation (numba_stack)
-        scratch = stack_empty(n_h, out)
-    else:
-        scratch = np.empty(n_h, dtype=out.dtype)
-    h = scratch.reshape((2, 1, wmax))
+    h = scratch_empty(2 * wmax, out).reshape((2, 1, wmax))  # on the stack unless wide (numba_stack)
     nan_probe = 0.0
     for r in range(x.shape[0]):
         src = x[r : r + 1]
