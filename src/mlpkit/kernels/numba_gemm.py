@@ -230,6 +230,18 @@ def k_blocks(vectors: int) -> int:
     return max(1, min(4, 8 // vectors))
 
 
+def _blocks_side_by_side(builder, acc, chunk, count, step):
+    """One row's k range [0, count) in ``len(acc)`` contiguous blocks run in one loop: block q
+    is [q chunk, (q + 1) chunk) through ``step(acc[q], k)``, the last one also to ``count``."""
+    blocks = len(acc)
+    with _counted_loop(builder, chunk) as j:
+        for q in range(blocks):
+            step(acc[q], builder.add(builder.mul(chunk, I64(q)), j))
+    last = builder.mul(chunk, I64(blocks))
+    with _counted_loop(builder, builder.sub(count, last)) as j:  # the rest of the last block
+        step(acc[blocks - 1], builder.add(last, j))
+
+
 def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors):
     """IR for one panel tile of ``vectors`` vectors, straight-line (see :data:`dense_layer`)."""
     rows = e.isa.tile_rows
@@ -262,16 +274,9 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors):
         # the blocks side by side: block 0 starts at the bias, the others at zero; summed in order
         acc = [[[cgutils.alloca_once_value(builder, bias[v] if q == 0 else zero) for v in range(vectors)]]
                for q in range(blocks)]
-        with _counted_loop(builder, chunk) as j:
-            for q in range(blocks):
-                step(acc[q], builder.add(builder.mul(chunk, I64(q)), j))
-        last = builder.mul(chunk, I64(blocks))
-        with _counted_loop(builder, builder.sub(nkv, last)) as j:  # the rest of the last block
-            step(acc[blocks - 1], builder.add(last, j))
+        _blocks_side_by_side(builder, acc, chunk, nkv, step)
         for v in range(vectors):
-            total = builder.load(acc[0][0][v])
-            for q in range(1, blocks):
-                total = builder.fadd(total, builder.load(acc[q][0][v]))
+            total = functools.reduce(builder.fadd, [builder.load(acc[q][0][v]) for q in range(blocks)])
             e.store_vec(total, zrows[0], builder.add(c0v, I64(v * lanes)))
         return
     # a tile: the blocks one after the other through the same accumulators, each added to z
@@ -334,12 +339,7 @@ def _emit_dots(e, xa, pa, za, i0v, niv, offv, stv, c0v, columns):
 
     if rows == 1:
         acc = [[[cgutils.alloca_once_value(builder, zero) for _ in range(columns)]] for _ in range(blocks)]
-        with _counted_loop(builder, chunk) as i:
-            for q in range(blocks):
-                step(acc[q], builder.add(builder.mul(chunk, I64(q)), i))
-        last = builder.mul(chunk, I64(blocks))
-        with _counted_loop(builder, builder.sub(nv, last)) as i:  # the rest of the last block
-            step(acc[blocks - 1], builder.add(last, i))
+        _blocks_side_by_side(builder, acc, chunk, nv, step)
         # block 0 + block 1 + ..., in order (the tile's order below)
         totals = [[functools.reduce(builder.fadd, [builder.load(acc[q][0][j]) for q in range(blocks)]) for j in range(columns)]]
     else:
