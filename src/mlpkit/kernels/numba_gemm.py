@@ -398,11 +398,12 @@ def dense_layer(typingctx, x, rows, panels, meta_row, z, isa):
     tile is emitted for the full panels and one per vector count behind a switch for the last.
 
     The k range is summed in :func:`k_blocks` contiguous blocks, each from zero (the first from
-    the bias), and the block sums are added in order (the dot columns alike: :func:`_emit_dots`). With one row (``Isa.one_row()``) the blocks
-    run side by side, so ``k_blocks * vectors`` independent FMA chains are in flight instead of a
-    chain of n_in dependent FMAs per vector waiting on the FMA latency (4 cycles) at every step;
-    a tile runs them one after the other through its accumulators and adds each to z. Both
-    round alike: a row predicted alone equals the same row predicted in a batch, bit for bit."""
+    the bias), and the block sums are added in order (the dot columns alike: :func:`_emit_dots`).
+    With one row (``Isa.one_row()``) the blocks run side by side, so ``k_blocks * vectors``
+    independent FMA chains are in flight instead of a chain of n_in dependent FMAs per vector
+    waiting on the FMA latency (4 cycles) at every step; a tile runs them one after the other
+    through its accumulators and adds each to z. Both round alike: a row predicted alone equals
+    the same row predicted in a batch, bit for bit."""
     if not isinstance(isa, IsaType):
         return None
     sig = types.boolean(x, rows, panels, meta_row, z, isa)
