@@ -15,9 +15,10 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-#: the most scratch taken from the stack, in bytes: far below the smallest thread stack a
-#: caller may run on (macOS secondary threads: 512 KiB); more comes from the heap
-STACK_SCRATCH_BYTES = 16 * 1024
+#: the most scratch taken from the stack, in bytes: M2's two float64 rows of 512 columns, far
+#: below the thread stacks a caller runs on (macOS secondary threads: 512 KiB; Python's
+#: ``threading.stack_size`` minimum: 32 KiB); more comes from the heap
+STACK_SCRATCH_BYTES = 8 * 1024
 ALIGN = 64  # a cache line: whole-vector loads of the scratch never straddle two
 
 
