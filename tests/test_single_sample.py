@@ -140,3 +140,23 @@ def test_the_one_row_scratch_comes_from_the_heap_only_when_wide_and_is_freed(rng
         assert after.alloc - before.alloc == after.free - before.free  # nothing left allocated
         per_call[width] = (after.alloc - before.alloc) / 10
     assert per_call[2049] == per_call[104] + 1
+
+
+def test_a_single_sample_on_a_thread_with_a_small_stack(rng):
+    """The stack scratch (up to numba_stack.STACK_SCRATCH_BYTES) leaves room on a 64 KiB thread
+    stack: M2-sized float64 rows, whose scratch is the most the stack takes."""
+    import threading
+
+    backend_or_skip("numba")
+    model = mlpkit.MLP([784, 512, 512, 10], backend="numba", dtype="float64", seed=0)
+    x = rng.random(784)
+    expect = model.predict(x)  # compiled on the main thread
+    got = {}
+    old = threading.stack_size(64 * 1024)
+    try:
+        worker = threading.Thread(target=lambda: got.setdefault("y", model.predict(x)))
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(old)
+    np.testing.assert_array_equal(got["y"], expect)
