@@ -242,11 +242,13 @@ def _blocks_side_by_side(builder, acc, chunk, count, step):
         step(acc[blocks - 1], builder.add(last, j))
 
 
-def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors):
-    """IR for one panel tile of ``vectors`` vectors, straight-line (see :data:`dense_layer`)."""
+def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, blocks):
+    """IR for one panel tile of ``vectors`` vectors summed in ``blocks`` k blocks, straight-line
+    (see :data:`dense_layer`); ``blocks`` is a number, or for a tile of several rows an i64
+    value."""
     rows = e.isa.tile_rows
     builder, lanes, vty = e.builder, e.lanes, e.vty
-    blocks = k_blocks(vectors)
+    blocks_v = blocks if isinstance(blocks, ir.Value) else I64(blocks)
     width = vectors * lanes
     panel = builder.gep(pa.data, [offv])
     xrows = [e.row_ptr(xa, builder.add(i0v, I64(r))) for r in range(rows)]
@@ -257,7 +259,7 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors):
     splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
     w_base = builder.gep(panel, [I64(width)])  # panel row 1: W's first row
     prefetch = e.isa.prefetch_rows if rows == 1 else 0  # see Isa.prefetch_rows
-    chunk = builder.udiv(nkv, I64(blocks))  # block q is [q chunk, (q + 1) chunk), the last to n_in
+    chunk = builder.udiv(nkv, blocks_v)  # block q is [q chunk, (q + 1) chunk), the last to n_in
 
     def step(acc, k):  # acc[r][v] += x[r, k] * panel[1 + k, v]
         w_at = builder.mul(k, I64(width))
@@ -281,13 +283,13 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors):
         return
     # a tile: the blocks one after the other through the same accumulators, each added to z
     acc = [[cgutils.alloca_once_value(builder, zero) for v in range(vectors)] for _ in range(rows)]
-    with _counted_loop(builder, I64(blocks)) as q:
+    with _counted_loop(builder, blocks_v) as q:
         first = builder.icmp_signed("==", q, I64(0))
         for r in range(rows):
             for v in range(vectors):
                 builder.store(builder.select(first, bias[v], zero), acc[r][v])
         k0 = builder.mul(chunk, q)
-        is_last = builder.icmp_signed("==", q, I64(blocks - 1))
+        is_last = builder.icmp_signed("==", q, builder.sub(blocks_v, I64(1)))
         with _counted_loop(builder, builder.select(is_last, builder.sub(nkv, k0), chunk)) as j:
             step(acc, builder.add(k0, j))
         with builder.if_else(first) as (then, otherwise):
@@ -300,6 +302,35 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors):
                             if add:
                                 total = builder.fadd(e.load_vec(zrows[r], at), total)
                             e.store_vec(total, zrows[r], at)
+
+
+def _emit_row_group(e, xa, pa, za, nkv, offv, stride, c0v, vectors, group):
+    """IR for one row through ``group`` consecutive full panels of ``vectors`` vectors (the
+    first at element ``offv`` of the panels and column ``c0v`` of z, the next ``stride``
+    elements and one panel width on) in one k loop: each x[k] is broadcast once for all of
+    them, ``group * vectors`` accumulators start at the biases, and k is summed in one block,
+    as the tiles sum these panels (see :attr:`~mlpkit.kernels.numba_isa.Isa.row_group`)."""
+    builder, lanes = e.builder, e.lanes
+    width = vectors * lanes
+    panels = [builder.gep(pa.data, [builder.add(offv, builder.mul(stride, I64(g)))]) for g in range(group)]
+    w_bases = [builder.gep(panel, [I64(width)]) for panel in panels]  # panel row 1: W's first row
+    xrow, zrow = e.row_ptr(xa, I64(0)), e.row_ptr(za, I64(0))
+    undef = ir.Constant(e.vty, ir.Undefined)
+    splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    prefetch = e.isa.prefetch_rows
+    acc = [[cgutils.alloca_once_value(builder, e.load_vec(panel, I64(v * lanes))) for v in range(vectors)] for panel in panels]
+    with _counted_loop(builder, nkv) as k:
+        xs = builder.load(builder.gep(xrow, [k]))
+        xb = builder.shuffle_vector(builder.insert_element(undef, xs, ir.IntType(32)(0)), undef, splat)
+        w_at = builder.mul(k, I64(width))
+        for g, w_base in enumerate(w_bases):
+            if prefetch:
+                e.prefetch(w_base, builder.add(w_at, I64(prefetch * width)), vectors)
+            for v in range(vectors):
+                e.fma_into(acc[g][v], xb, e.load_vec(w_base, builder.add(w_at, I64(v * lanes))))
+    for g in range(group):
+        for v in range(vectors):
+            e.store_vec(builder.load(acc[g][v]), zrow, builder.add(c0v, I64(g * width + v * lanes)))
 
 
 def _emit_dots(e, xa, pa, za, i0v, niv, offv, stv, c0v, columns):
@@ -399,7 +430,10 @@ def dense_layer(typingctx, x, rows, panels, meta_row, z, isa):
 
     The k range is summed in :func:`k_blocks` contiguous blocks, each from zero (the first from
     the bias), and the block sums are added in order (the dot columns alike: :func:`_emit_dots`).
-    With one row (``Isa.one_row()``) the blocks run side by side, so ``k_blocks * vectors``
+    The exception: the full panels in whole groups of ``isa.row_group`` (M1's three 16-wide
+    panels on avx2) are summed in one block, since one row runs a group through one k loop
+    (:func:`_emit_row_group`: ``row_group * vectors`` chains, one broadcast for the group).
+    With one row (``Isa.one_row()``) the other blocks run side by side, so ``k_blocks * vectors``
     independent FMA chains are in flight instead of a chain of n_in dependent FMAs per vector
     waiting on the FMA latency (4 cycles) at every step; a tile runs them one after the other
     through its accumulators and adds each to z. Both round alike: a row predicted alone equals
@@ -445,9 +479,25 @@ def dense_layer(typingctx, x, rows, panels, meta_row, z, isa):
         with builder.if_then(ok):
             with _counted_loop(builder, builder.sdiv(rows_v, I64(tile))) as t:
                 i0 = builder.mul(t, I64(tile))
-                with _counted_loop(builder, n_full) as p:
-                    p_off = builder.add(off, builder.mul(builder.mul(rec, full), p))
-                    _emit_tile(e, xa, pa, za, i0, n_in, p_off, builder.mul(full, p), vectors)
+                # the first n_grouped full panels are summed in one k block (one row: row_group at
+                # a time, sharing each broadcast), the others in k_blocks(vectors)
+                group = variant.row_group
+                n_grouped = builder.mul(builder.sdiv(n_full, I64(group)), I64(group))
+                stride = builder.mul(rec, full)  # elements of one panel
+                if tile == 1:
+                    with _counted_loop(builder, builder.sdiv(n_full, I64(group))) as g:
+                        p = builder.mul(g, I64(group))
+                        _emit_row_group(e, xa, pa, za, n_in, builder.add(off, builder.mul(stride, p)), stride,
+                                        builder.mul(full, p), vectors, group)
+                    with _counted_loop(builder, builder.sub(n_full, n_grouped)) as j:
+                        p = builder.add(n_grouped, j)
+                        _emit_tile(e, xa, pa, za, i0, n_in, builder.add(off, builder.mul(stride, p)), builder.mul(full, p),
+                                   vectors, k_blocks(vectors))
+                else:
+                    with _counted_loop(builder, n_full) as p:
+                        blocks = builder.select(builder.icmp_signed("<", p, n_grouped), I64(1), I64(k_blocks(vectors)))
+                        _emit_tile(e, xa, pa, za, i0, n_in, builder.add(off, builder.mul(stride, p)), builder.mul(full, p),
+                                   vectors, blocks)
                 last_off = builder.add(off, builder.mul(builder.mul(rec, full), n_full))
                 last_c0 = builder.mul(full, n_full)
                 after = builder.append_basic_block("dense.last.end")
@@ -456,7 +506,7 @@ def dense_layer(typingctx, x, rows, panels, meta_row, z, isa):
                     case = builder.append_basic_block(f"dense.last.v{v}")
                     switch.add_case(I64(v), case)
                     builder.position_at_end(case)
-                    _emit_tile(e, xa, pa, za, i0, n_in, last_off, last_c0, v)
+                    _emit_tile(e, xa, pa, za, i0, n_in, last_off, last_c0, v, k_blocks(v))
                     builder.branch(after)
                 builder.position_at_end(after)
                 with _counted_loop(builder, builder.sdiv(n_dot, I64(2))) as q:

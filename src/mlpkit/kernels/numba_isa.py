@@ -16,7 +16,9 @@ AVX-512 has 32 (8 x 3 = 24 + 3 + 1 = 28), the portable variant assumes SSE's 16 
 1 thread, 1.47M vs 1.38M rows/s (M2 equal).
 
 The variant also sets rows per block (``block_tiles``, the rows that go through all layers
-together) and how far ahead one-row kernels prefetch weights (``prefetch_rows``).
+together), how far ahead one-row kernels prefetch weights (``prefetch_rows``) and how many full
+panels a one-row kernel runs together (``row_group``: ``row_group * panel_vectors`` = 6
+accumulators, one broadcast of x[k] for all of them).
 
 A variant reaches the kernels as an argument whose *Numba type* carries its numbers, so each
 variant compiles (and is cached on disk) as its own specialisation, only when a call first uses
@@ -55,6 +57,11 @@ class Isa:
     #: Intel Xeon (AVX-512), M1 float32 one sample: avx512 (3 vectors, 3 cache lines a step)
     #: 2.93 -> 2.31 us with 8 rows ahead; avx2 (1 line a step) 2.62 -> 2.75 us, so not there.
     prefetch_rows: int = 0
+    #: full panels a one-row kernel runs through one k loop, sharing each broadcast of x[k]:
+    #: ``row_group * panel_vectors`` FMA chains (6), so those panels are summed in one k block
+    #: (:func:`mlpkit.kernels.numba_gemm.k_blocks` covers the rest). Measured on an AMD EPYC Zen
+    #: 2 (avx2), M1's 784 x 48 one row: 3 panels together 1440 ns, one at a time in 4 blocks 1568
+    row_group: int = 3
 
     @property
     def block_rows(self) -> int:
@@ -71,7 +78,7 @@ class Isa:
         return replace(self, name=f"{self.name}-row", tile_rows=1, block_tiles=1)
 
 
-AVX512 = Isa("avx512", vector_bytes=64, tile_rows=8, panel_vectors=3, block_tiles=12, prefetch_rows=8)
+AVX512 = Isa("avx512", vector_bytes=64, tile_rows=8, panel_vectors=3, block_tiles=12, prefetch_rows=8, row_group=2)
 AVX2 = Isa("avx2", vector_bytes=32, tile_rows=6)
 PORTABLE = Isa("portable", vector_bytes=16, tile_rows=4, block_tiles=12)
 #: name -> variant, fastest family first
@@ -83,7 +90,8 @@ class IsaType(types.Type):
 
     def __init__(self, isa: Isa) -> None:
         self.isa = isa
-        super().__init__(name=f"Isa({isa.name}, {isa.vector_bytes}B, {isa.tile_rows}x{isa.panel_vectors}, {isa.block_tiles}, {isa.prefetch_rows})")
+        super().__init__(name=f"Isa({isa.name}, {isa.vector_bytes}B, {isa.tile_rows}x{isa.panel_vectors}, {isa.block_tiles}, "
+                              f"{isa.prefetch_rows}, {isa.row_group})")
 
 
 @typeof_impl.register(Isa)
