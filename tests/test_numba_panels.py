@@ -104,6 +104,27 @@ def test_dense_panels_refuses_what_would_overrun_the_arrays(isa):
     np.testing.assert_array_equal(z, -1.0)  # a refused call writes nothing
 
 
+@pytest.mark.parametrize("n_out", [48, 100, 300])  # avx2: 3, 6 and 18 full panels; avx512: 1, 2 and 6
+def test_the_one_row_variant_on_several_rows_equals_the_tiles(isa, n_out, dtype, rng):
+    """dense_panels with the one-row variant takes any number of rows (its tile is one row): each
+    row, full panels in groups included, gets the tile variant's bits for that row."""
+    from mlpkit.kernels import numba_cpu as K
+    from mlpkit.kernels import numba_gemm as G
+
+    n_in, rows = 70, 2 * isa.tile_rows
+    W = rng.standard_normal((n_in, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    panels = G.pack_panels(W, b, isa)
+    width = G.z_width(n_in, n_out, dtype, isa)
+    lm = np.array([0, n_in, n_out, 0, width, *G.panel_plan(n_in, n_out, dtype, isa)], dtype=np.int64)
+    x = rng.standard_normal((rows, n_in)).astype(dtype)
+    tiles, one_row = np.empty((rows, width), dtype), np.empty((rows, width), dtype)
+    K.dense_panels(x, rows, panels, lm, tiles, isa)
+    K.dense_panels(x, rows, panels, lm, one_row, isa.one_row())
+    np.testing.assert_array_equal(one_row[:, :n_out], tiles[:, :n_out])
+    ref.assert_close(one_row[:, :n_out], x.astype(np.float64) @ W + b, dtype, scale=float(n_in) ** 0.5)
+
+
 @pytest.mark.parametrize("dtype_", ["float32", "float64"])
 @pytest.mark.parametrize("isa_name", ISAS)
 def test_panel_plan_covers_every_column_once(dtype_, isa_name):

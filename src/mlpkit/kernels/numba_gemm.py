@@ -304,8 +304,8 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, blocks):
                             e.store_vec(total, zrows[r], at)
 
 
-def _emit_row_group(e, xa, pa, za, nkv, offv, stride, c0v, vectors, group):
-    """IR for one row through ``group`` consecutive full panels of ``vectors`` vectors (the
+def _emit_row_group(e, xa, pa, za, i0v, nkv, offv, stride, c0v, vectors, group):
+    """IR for row ``i0v`` through ``group`` consecutive full panels of ``vectors`` vectors (the
     first at element ``offv`` of the panels and column ``c0v`` of z, the next ``stride``
     elements and one panel width on) in one k loop: each x[k] is broadcast once for all of
     them, ``group * vectors`` accumulators start at the biases, and k is summed in one block,
@@ -314,7 +314,7 @@ def _emit_row_group(e, xa, pa, za, nkv, offv, stride, c0v, vectors, group):
     width = vectors * lanes
     panels = [builder.gep(pa.data, [builder.add(offv, builder.mul(stride, I64(g)))]) for g in range(group)]
     w_bases = [builder.gep(panel, [I64(width)]) for panel in panels]  # panel row 1: W's first row
-    xrow, zrow = e.row_ptr(xa, I64(0)), e.row_ptr(za, I64(0))
+    xrow, zrow = e.row_ptr(xa, i0v), e.row_ptr(za, i0v)
     undef = ir.Constant(e.vty, ir.Undefined)
     splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
     prefetch = e.isa.prefetch_rows
@@ -487,7 +487,7 @@ def dense_layer(typingctx, x, rows, panels, meta_row, z, isa):
                 if tile == 1:
                     with _counted_loop(builder, builder.sdiv(n_full, I64(group))) as g:
                         p = builder.mul(g, I64(group))
-                        _emit_row_group(e, xa, pa, za, n_in, builder.add(off, builder.mul(stride, p)), stride,
+                        _emit_row_group(e, xa, pa, za, i0, n_in, builder.add(off, builder.mul(stride, p)), stride,
                                         builder.mul(full, p), vectors, group)
                     with _counted_loop(builder, builder.sub(n_full, n_grouped)) as j:
                         p = builder.add(n_grouped, j)
