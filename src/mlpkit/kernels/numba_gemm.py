@@ -203,6 +203,13 @@ class _Emitter:
         for line in range(0, vectors * self.lanes * self.align, CACHE_LINE):
             b.call(fn, [b.gep(base, [I64(line)]), i32(0), i32(3), i32(1)])  # read, keep in all levels, data
 
+    def broadcast(self, ptr, index):
+        """The scalar ptr[index] in every lane of a vector."""
+        b = self.builder
+        undef = ir.Constant(self.vty, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(ir.IntType(32), self.lanes), [0] * self.lanes)
+        return b.shuffle_vector(b.insert_element(undef, b.load(b.gep(ptr, [index])), ir.IntType(32)(0)), undef, splat)
+
     def fma_into(self, acc, a, w):
         """acc (an alloca) <- a * w + acc, for vectors or, with scalars, through the scalar fmuladd."""
         b = self.builder
@@ -255,8 +262,6 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, blocks):
     zrows = [e.row_ptr(za, builder.add(i0v, I64(r))) for r in range(rows)]
     bias = [e.load_vec(panel, I64(v * lanes)) for v in range(vectors)]  # row 0 of the panel
     zero = ir.Constant(vty, [ir.Constant(e.fty, 0.0)] * lanes)
-    undef = ir.Constant(vty, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
     w_base = builder.gep(panel, [I64(width)])  # panel row 1: W's first row
     prefetch = e.isa.prefetch_rows if rows == 1 else 0  # see Isa.prefetch_rows
     chunk = builder.udiv(nkv, blocks_v)  # block q is [q chunk, (q + 1) chunk), the last to n_in
@@ -267,8 +272,7 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, blocks):
             e.prefetch(w_base, builder.add(w_at, I64(prefetch * width)), vectors)
         w = [e.load_vec(w_base, builder.add(w_at, I64(v * lanes))) for v in range(vectors)]
         for r in range(len(acc)):
-            xs = builder.load(builder.gep(xrows[r], [k]))
-            xb = builder.shuffle_vector(builder.insert_element(undef, xs, ir.IntType(32)(0)), undef, splat)
+            xb = e.broadcast(xrows[r], k)
             for v in range(vectors):
                 e.fma_into(acc[r][v], xb, w[v])
 
@@ -315,13 +319,10 @@ def _emit_row_group(e, xa, pa, za, i0v, nkv, offv, stride, c0v, vectors, group):
     panels = [builder.gep(pa.data, [builder.add(offv, builder.mul(stride, I64(g)))]) for g in range(group)]
     w_bases = [builder.gep(panel, [I64(width)]) for panel in panels]  # panel row 1: W's first row
     xrow, zrow = e.row_ptr(xa, i0v), e.row_ptr(za, i0v)
-    undef = ir.Constant(e.vty, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
     prefetch = e.isa.prefetch_rows
     acc = [[cgutils.alloca_once_value(builder, e.load_vec(panel, I64(v * lanes))) for v in range(vectors)] for panel in panels]
     with _counted_loop(builder, nkv) as k:
-        xs = builder.load(builder.gep(xrow, [k]))
-        xb = builder.shuffle_vector(builder.insert_element(undef, xs, ir.IntType(32)(0)), undef, splat)
+        xb = e.broadcast(xrow, k)
         w_at = builder.mul(k, I64(width))
         for g, w_base in enumerate(w_bases):
             if prefetch:
