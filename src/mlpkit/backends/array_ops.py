@@ -129,12 +129,10 @@ LOSS_GRADS: dict[str, Callable] = {
 @dataclass(frozen=True)
 class LayerNet(Net):
     """A network prepared for the layer-by-layer forward: per layer (W, b, its in-place activation
-    f(xp, z)), whether exp may overflow on the way (sigmoid), and the multiply-add FLOPs of one
-    row (2 sum of in x out)."""
+    f(xp, z)), and whether exp may overflow on the way (sigmoid)."""
 
     steps: tuple[tuple[Any, Any, Callable], ...] = ()
     quiet: bool = False
-    flops_per_row: float = 0.0
 
 
 class ArrayOps(Ops):
@@ -232,8 +230,7 @@ class ArrayOps(Ops):
     def prepare(self, layers: Sequence[Layer]) -> LayerNet:
         layers = tuple(layers)
         steps = tuple((layer.W, layer.b, activation_inplace(layer.activation)) for layer in layers)
-        flops = 2.0 * sum(int(layer.W.size) for layer in layers)
-        return LayerNet(layers, steps, any(layer.activation == "sigmoid" for layer in layers), flops)
+        return LayerNet(layers, steps, any(layer.activation == "sigmoid" for layer in layers))
 
     def forward(self, x: Any, net: LayerNet) -> Any:
         with self.errstate(over="ignore") if net.quiet else _NO_CONTEXT:

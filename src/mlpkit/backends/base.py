@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -78,6 +79,12 @@ class Net:
     each backend's subclass adds its packed form (``ArrayOps``' LayerNet, Numba's PackedNet, ...)."""
 
     layers: tuple[Layer, ...]
+
+    @functools.cached_property
+    def flops_per_row(self) -> float:
+        """Multiply-add FLOPs of one row through every layer (2 sum of in x out): the work the
+        row scheduler splits by."""
+        return 2.0 * sum(int(layer.W.size) for layer in self.layers)
 
 
 class Ops(abc.ABC):

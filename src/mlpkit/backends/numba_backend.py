@@ -179,7 +179,6 @@ class PackedNet(Net):
 
     panels: np.ndarray  # every layer as panels (numba_gemm.pack_panels), end to end
     panel_meta: np.ndarray  # (n_layers, 8) int64: the columns of numba_gemm.META_COLUMNS
-    flops_per_row: int  # 2 * sum of n_in * n_out: the products' work per sample
     n_out: int  # outputs of the last layer
     isa: Isa  # the micro-kernel variant the panels are laid out for
     batch_kernel: Callable  # forward_panels for that variant: (x, panels, meta, out) -> finite
@@ -203,7 +202,6 @@ def pack(layers: Sequence[Layer], isa: Isa) -> PackedNet:
         layers=tuple(layers),
         panels=G.concatenate_aligned(panel_parts),
         panel_meta=np.array(panel_rows, dtype=np.int64).reshape(-1, G.META_COLUMNS),
-        flops_per_row=2 * sum(layer.W.size for layer in layers),
         n_out=int(layers[-1].W.shape[1]),
         isa=isa,
         batch_kernel=batch_kernel,

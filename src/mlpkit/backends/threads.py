@@ -40,12 +40,13 @@ _lock = threading.Lock()
 _limit: int | None = None  # the limit in force, applied to Numba if it loads later
 
 
-def _threadpoolctl():
+def _require_threadpoolctl() -> None:
+    """Raise a clear ImportError where threadpoolctl (which finds the BLAS pools) is missing:
+    without it :mod:`~mlpkit.backends.blas_pools` sees no pool and a limit would do nothing."""
     try:
-        import threadpoolctl
+        import threadpoolctl  # noqa: F401
     except ImportError as exc:
         raise ImportError(f"thread control needs threadpoolctl ({exc}); pip install threadpoolctl") from exc
-    return threadpoolctl
 
 
 def _after_fork_in_child() -> None:
@@ -102,7 +103,7 @@ def set_num_threads(n: int) -> None:
     """Limit BLAS and Numba to ``n`` threads for the rest of the process."""
     global _limit
     n = _check(n)
-    _threadpoolctl()
+    _require_threadpoolctl()
     blas_pools.set_counts(n)
     _limit = n
     _set_numba(n)
@@ -110,7 +111,7 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> dict[str, int]:
     """Current thread counts: one entry per BLAS/OpenMP library found, plus ``numba`` if loaded."""
-    _threadpoolctl()
+    _require_threadpoolctl()
     out = {f"{internal} ({os.path.basename(path)})": n for path, (_, internal, n) in blas_pools.counts().items()}
     numba = sys.modules.get("numba")
     if numba is not None:
@@ -125,7 +126,7 @@ def num_threads(n: int) -> Iterator[None]:
     enters the block."""
     global _limit
     n = _check(n)
-    _threadpoolctl()
+    _require_threadpoolctl()
     numba = sys.modules.get("numba")
     before, before_numba = _limit, (numba.get_num_threads() if numba is not None else None)
     before_pools = blas_pools.set_counts(n)
