@@ -44,6 +44,66 @@ def test_bench_prints_each_rows_share_of_the_measured_peak(tmp_path, capsys):
     assert abs(float(share.group(1)) - numpy_rate * bench.flops_per_row("M1") / 1e9) <= 1  # the row's own rate
 
 
+def test_keep_calling_runs_for_the_time_given():
+    import time
+
+    from mlpkit import bench
+
+    calls = []
+    start = time.perf_counter()
+    made = bench.keep_calling(lambda: calls.append(1), 0.02)
+    assert time.perf_counter() - start >= 0.02 and made == len(calls) >= 1
+    assert bench.keep_calling(lambda: calls.append(1), 0.0) == 0
+
+
+def test_multithreaded_timings_start_after_a_settle_and_a_warm_up(monkeypatch):
+    """Every multi-threaded timing (each implementation, size and repeat) is preceded by untimed
+    calls of that implementation on the timed input; single-threaded ones are not."""
+    import warnings
+
+    from mlpkit import bench
+
+    state = {"warming": False, "threads": None}
+    warm_inputs: list[tuple] = []  # (threads, rows) of each call made while warming up
+    warm_ups: list = []
+
+    class Recorded:
+        def __init__(self, model):
+            self.model = model
+
+        def __getattr__(self, name):  # params, activations: the model's
+            return getattr(self.model, name)
+
+        def predict(self, x):
+            if state["warming"]:
+                warm_inputs.append((state["threads"], len(x) if np.ndim(x) == 2 else 1))
+            return self.model.predict(x)
+
+    real_build, real_keep_calling, real_num_threads = bench.build, bench.keep_calling, bench.num_threads
+
+    def keep_calling(fn, seconds):
+        assert seconds == 0.001
+        state["warming"], before = True, len(warm_inputs)
+        made = real_keep_calling(fn, seconds)
+        state["warming"] = False
+        assert made >= 1 and len(warm_inputs) - before == made and len(set(warm_inputs[before:])) == 1
+        warm_ups.append(warm_inputs[-1])
+        return made
+
+    def num_threads(n):
+        state["threads"] = n
+        return real_num_threads(n)
+
+    monkeypatch.setattr(bench, "build", lambda *a: Recorded(real_build(*a)))
+    monkeypatch.setattr(bench, "keep_calling", keep_calling)
+    monkeypatch.setattr(bench, "num_threads", num_threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 2 threads on a 1-CPU machine: capped, timed alike
+        bench.run("T1", backends=["numpy"], thread_counts=(1, 2), batches=(3, 5), repeats=2, target_s=0.001,
+                  settle_s=0.0, warmup_s=0.001)
+    assert sorted(warm_ups) == sorted((2, n) for n in (1, 3, 5) for _ in range(2))
+
+
 def test_measured_peak_is_the_faster_of_blas_and_the_cached_micro_kernel():
     from mlpkit import bench
 

@@ -43,6 +43,7 @@ class Row:
 
 
 SETTLE_S = 0.15  # idle time before each multi-threaded timing (see run)
+WARMUP_S = 0.05  # untimed calls after that idle time, before the timing (see run)
 
 
 def seconds_per_call(fn: Callable[[], object], calls: int) -> float:
@@ -50,6 +51,15 @@ def seconds_per_call(fn: Callable[[], object], calls: int) -> float:
     for _ in range(calls):
         fn()
     return (time.perf_counter() - start) / calls
+
+
+def keep_calling(fn: Callable[[], object], seconds: float) -> int:
+    """Call ``fn()`` until ``seconds`` have passed (at least once if ``seconds`` > 0); the calls made."""
+    calls, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        fn()
+        calls += 1
+    return calls
 
 
 def build(model_name: str, backend: str, dtype: str) -> MLP:
@@ -141,13 +151,20 @@ def run(
     target_s: float = 0.05,
     progress: Callable[[str], None] = lambda s: None,
     settle_s: float = SETTLE_S,
+    warmup_s: float = WARMUP_S,
 ) -> list[Row]:
     """Measure the reference model on each backend (all usable ones if None) and each peer.
 
     With more than one thread, each timing waits ``settle_s`` first: OpenBLAS's idle workers
     spin for ~0.1 s after a call (seen as their CPU time in /proc), and a spinning worker on the
     second core halves whatever runs its own threads next (Numba backend at 2 threads, M1, batch
-    4096: 695k samples/s right after from-scratch NumPy, 1135k without it in the rotation)."""
+    4096: 695k samples/s right after from-scratch NumPy, 1135k without it in the rotation).
+    Then the implementation runs untimed for ``warmup_s``, so that the timing starts from the
+    steady state it claims to measure, not from the idle machine: on a 2-vCPU KVM guest (AMD
+    EPYC Zen 2) the first ~50 ms of 2-thread work after that pause ran slower. With 50 ms
+    timings, Numba at 2 threads, M1 batch 4096, ran 0.94-1.03M samples/s without the warm-up
+    and 1.38-1.50M after 0.03-0.1 s of it; ONNX Runtime 0.87-1.08M and 1.15-1.28M. With this
+    loop's own 0.1 s timings, both gained 8-15%."""
     names = list(backends) if backends else [n for n, r in available_backends().items() if r is None]
     sizes, hidden, output = MODELS[model_name]
     rng = np.random.default_rng(0)
@@ -184,6 +201,7 @@ def run(
                     for k, f in impls.items():
                         if threads != 1:
                             time.sleep(settle_s)  # let the previous implementation's workers stop spinning
+                            keep_calling(lambda f=f: f(x), warmup_s)  # and this one's reach their steady state
                         samples[k].append(seconds_per_call(lambda f=f: f(x), calls[k]))
                 for k, times in samples.items():
                     med = statistics.median(times)

@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     with BenchProgress(len(threads) * (1 + len(batches)) * repeats, args.quiet) as bar:
         bar("measuring this machine's peak (one thread)")
         before = bench.measure_peak(args.dtype, repeats=peak_repeats)
-        rows = bench.run(args.model, args.dtype, names, peers, threads, batches, repeats, target, bar)
+        rows = bench.run(args.model, args.dtype, names, peers, threads, batches, repeats, target, bar,
+                         warmup_s=min(bench.WARMUP_S, target))  # --quick: a warm-up as short as its timings
         bar("measuring this machine's peak again (one thread)")
     # before and after the rows, the faster: a shared guest slowed down while measuring it only
     # lowers it (seen: 58 GFLOP/s in a slow minute, 88-94 in the runs around it)
