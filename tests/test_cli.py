@@ -392,3 +392,20 @@ def test_every_option_shows_its_default_and_train_defaults_are_the_librarys(caps
     assert args.dtype == init["dtype"].default
     for key in ("epochs", "batch_size", "optimizer", "loss", "weight_decay"):
         assert getattr(args, key) == fit[key].default, key
+
+
+def test_a_progress_bar_shown_in_a_log_ends_its_line(capsys):
+    """Not a terminal: the last state of a bar that was shown stays, ending its line, so the
+    output that follows (the bench's table, on stdout, merged into the same log) starts a line."""
+    import time
+
+    from mlpkit.cli.options import progress_bar
+
+    bar = progress_bar(3, "repeat", "bench")
+    bar.mininterval = bar.delay = 0.0  # a log's bar shows every 10 s; here at once
+    for _ in range(3):
+        time.sleep(0.01)
+        bar.update(1)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "bench" in err and err.endswith("\n"), repr(err)

@@ -76,11 +76,14 @@ def add_quiet(p: argparse.ArgumentParser) -> None:
 
 def progress_bar(total: int, unit: str, desc: str, quiet: bool = False, scale: bool = False):
     """A tqdm bar on stderr (``tqdm.auto``: a widget in notebooks, a line every 10 s in a log);
-    ``scale``: counts shown as 12.3k."""
+    ``scale``: counts shown as 12.3k. A terminal's bar is cleared when it closes; a log keeps the
+    last state of one it showed, with its line ended, so what the command prints next (the
+    bench's table) starts a line of its own."""
     from tqdm.auto import tqdm
 
-    interval = 0.1 if sys.stderr.isatty() else 10.0  # a log gets a line every 10 s, none for a short task
-    return tqdm(total=total, unit=unit, unit_scale=scale, desc=desc, file=sys.stderr, disable=quiet, leave=False,
+    terminal = sys.stderr.isatty()
+    interval = 0.1 if terminal else 10.0  # a log gets a line every 10 s, none for a short task
+    return tqdm(total=total, unit=unit, unit_scale=scale, desc=desc, file=sys.stderr, disable=quiet, leave=not terminal,
                 mininterval=interval, delay=0 if interval < 1 else interval, dynamic_ncols=True)
 
 
