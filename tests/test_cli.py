@@ -54,6 +54,7 @@ def test_keep_calling_runs_for_the_time_given():
     made = bench.keep_calling(lambda: calls.append(1), 0.02)
     assert time.perf_counter() - start >= 0.02 and made == len(calls) >= 1
     assert bench.keep_calling(lambda: calls.append(1), 0.0) == 0
+    assert bench.keep_calling(lambda: calls.append(1), 1e-12) == 1  # any time at all: one call
 
 
 def test_multithreaded_timings_start_after_a_settle_and_a_warm_up(monkeypatch):

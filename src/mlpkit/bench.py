@@ -54,12 +54,15 @@ def seconds_per_call(fn: Callable[[], object], calls: int) -> float:
 
 
 def keep_calling(fn: Callable[[], object], seconds: float) -> int:
-    """Call ``fn()`` until ``seconds`` have passed (at least once if ``seconds`` > 0); the calls made."""
+    """Call ``fn()`` until ``seconds`` have passed, at least once if ``seconds`` > 0; the calls made."""
+    if seconds <= 0:
+        return 0
     calls, end = 0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
+    while True:
         fn()
         calls += 1
-    return calls
+        if time.perf_counter() >= end:
+            return calls
 
 
 def build(model_name: str, backend: str, dtype: str) -> MLP:
@@ -163,8 +166,8 @@ def run(
     steady state it claims to measure, not from the idle machine: on a 2-vCPU KVM guest (AMD
     EPYC Zen 2) the first ~50 ms of 2-thread work after that pause ran slower. With 50 ms
     timings, Numba at 2 threads, M1 batch 4096, ran 0.94-1.03M samples/s without the warm-up
-    and 1.38-1.50M after 0.03-0.1 s of it; ONNX Runtime 0.87-1.08M and 1.15-1.28M. With this
-    loop's own 0.1 s timings, both gained 8-15%."""
+    and 1.38-1.50M after 0.03-0.1 s of it; ONNX Runtime 0.87-1.08M and 1.15-1.28M. With the
+    CLI's 0.1 s timings both gained 8-15%, their ratio within the noise."""
     names = list(backends) if backends else [n for n, r in available_backends().items() if r is None]
     sizes, hidden, output = MODELS[model_name]
     rng = np.random.default_rng(0)
