@@ -1,10 +1,11 @@
 """The Numba backend and ONNX Runtime on the same batch, interleaved in one process: the ratio
 that a bench run's separate timings blur on a noisy machine (see benchmarks/NOTES.md).
 
-Run as ``python tools/side_by_side.py [--model M1|M2] [--threads N] [--repeats 21] [--settle S]``;
-needs numba and onnxruntime (``pip install '.[bench]'``). Each repeat times two calls of each
-implementation after one untimed call (and ``--settle`` seconds of sleep, as ``mlpkit bench``
-does with more than one thread); medians are printed with the CPU.
+Run as ``python tools/side_by_side.py [--model M1|M2] [--threads N] [--repeats 21] [--settle S]
+[--warmup S]``; needs numba and onnxruntime (``pip install '.[bench]'``). Each repeat times two
+calls of each implementation after ``--settle`` seconds of sleep and ``--warmup`` seconds of
+untimed calls (at least one); ``mlpkit bench`` does the same with more than one thread, with
+``--settle 0.15 --warmup 0.05``. Medians are printed with the CPU.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import numpy as np
 
 import mlpkit
-from mlpkit import peers
+from mlpkit import bench, peers
 from mlpkit.cli.cmd_info import cpu_description
 
 
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--settle", type=float, default=0.0)
+    parser.add_argument("--warmup", type=float, default=0.0)
     args = parser.parse_args()
     if args.model == "M1":
         model = mlpkit.load_pretrained("mnist-m1", backend="numba")
@@ -40,7 +42,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, call in calls.items():
                 time.sleep(args.settle)
-                call()
+                bench.keep_calling(call, max(args.warmup, 1e-9))  # one untimed call at least
                 start = time.perf_counter()
                 call()
                 call()
