@@ -79,11 +79,12 @@ def test_every_variant_runs_m1_like_the_reference(monkeypatch, name, dtype, rng)
 def test_a_row_alone_equals_the_same_row_in_a_batch_bit_for_bit(monkeypatch, name, dtype, rng):
     """The one-row kernels and the tiles sum k in the same blocks (numba_gemm.k_blocks), so
     predict(x[i]) == predict(x)[i] exactly, whatever the batch size or the row's place in it
-    (full panels, a last panel of 1-2 vectors, dot columns, a padded last tile)."""
+    (full panels, a last panel of 1-2 vectors, dot columns, a padded last tile), sparse rows too."""
     monkeypatch.setenv("MLPKIT_NUMBA_ISA", name)
     for sizes, act in [((784, 50, 100, 10), "sigmoid"), ((17, 40, 300, 7), "relu"), ((64, 33, 65, 4), "tanh")]:
         model = mlpkit.MLP(sizes, act, backend="numba", dtype=dtype, seed=1)
         x = rng.standard_normal((301, sizes[0])).astype(dtype)
+        x[:10][rng.random((10, sizes[0])) < 0.8] = 0.0  # sparse rows: the one-row kernels skip zero chunks
         alone = np.stack([model.predict(row) for row in x[:20]])
         for n in (3, 9, 20, 301):
             np.testing.assert_array_equal(model.predict(x[:n])[:20], alone[:n], err_msg=f"{sizes}, batch of {n}")

@@ -125,6 +125,55 @@ def test_the_one_row_variant_on_several_rows_equals_the_tiles(isa, n_out, dtype,
     ref.assert_close(one_row[:, :n_out], x.astype(np.float64) @ W + b, dtype, scale=float(n_in) ** 0.5)
 
 
+def _sparse_rows(n_in, lanes, dtype, rng):
+    """Rows that exercise the one-row kernels' skipping of zero chunks of x (one vector each, numba_gemm._emit_row_group):
+    all zero; one non-zero at the first and at the last place of a chunk, and in the tail past
+    the last whole chunk; -0.0 in a zero chunk; long runs of zeros as in an image."""
+    rows = [np.zeros(n_in)]
+    for k in (0, lanes - 1, lanes, 2 * lanes - 1, n_in - 1):
+        row = np.zeros(n_in)
+        row[k] = 1.5
+        rows.append(row)
+    signed = np.zeros(n_in)
+    signed[lanes : 2 * lanes] = -0.0
+    signed[0] = 0.25
+    rows.append(signed)
+    for _ in range(4):
+        row = rng.standard_normal(n_in)
+        row[rng.random(n_in) < 0.8] = 0.0
+        row[lanes // 2 : 3 * lanes] = 0.0
+        rows.append(row)
+    return np.array(rows).astype(dtype)
+
+
+@pytest.mark.parametrize("n_out", [48, 100])  # full panels in groups (avx2: 3 and 6; avx512: 1 and 2)
+def test_the_one_row_variant_skips_zero_chunks_exactly(isa, n_out, dtype, rng):
+    """The one-row kernels skip each chunk of x that holds only zeros (numba_gemm._emit_row_group):
+    every row still gets the tiles' bits and the reference's values, a non-zero anywhere in a
+    chunk or in the tail is used, and a NaN among zeros still reaches every output."""
+    from mlpkit.kernels import numba_cpu as K
+    from mlpkit.kernels import numba_gemm as G
+
+    n_in = 70  # not a multiple of any variant's vector: a tail after the last whole chunk
+    W = rng.standard_normal((n_in, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    panels = G.pack_panels(W, b, isa)
+    width = G.z_width(n_in, n_out, dtype, isa)
+    lm = np.array([0, n_in, n_out, 0, width, *G.panel_plan(n_in, n_out, dtype, isa)], dtype=np.int64)
+    x = _sparse_rows(n_in, G.lanes(dtype, isa), dtype, rng)
+    rows = len(x) - len(x) % isa.tile_rows
+    tiles, one_row = np.empty((len(x), width), dtype), np.empty((len(x), width), dtype)
+    K.dense_panels(x, rows, panels, lm, tiles, isa)
+    K.dense_panels(x, len(x), panels, lm, one_row, isa.one_row())
+    np.testing.assert_array_equal(one_row[:rows, :n_out], tiles[:rows, :n_out])
+    ref.assert_close(one_row[:, :n_out], x.astype(np.float64) @ W + b, dtype, scale=float(n_in) ** 0.5)
+    nan_row = np.zeros((1, n_in), dtype)
+    nan_row[0, G.lanes(dtype, isa) + 1] = np.nan
+    z = np.empty((1, width), dtype)
+    K.dense_panels(nan_row, 1, panels, lm, z, isa.one_row())
+    assert np.isnan(z[0, :n_out]).all()
+
+
 @pytest.mark.parametrize("dtype_", ["float32", "float64"])
 @pytest.mark.parametrize("isa_name", ISAS)
 def test_panel_plan_covers_every_column_once(dtype_, isa_name):

@@ -191,7 +191,12 @@ def forward_rows(x, panels, meta, out, isa):
     """:func:`forward_panels` for a few rows (single samples): each row of x (n, in) goes through
     every layer alone, ``isa`` being a one-row variant (``Isa.one_row()``: no tile padding, no
     block copies, the k blocks of each panel side by side: see numba_gemm.dense_layer).
-    Returns the same finite flag as :func:`forward_panels`."""
+    Returns the same finite flag as :func:`forward_panels`.
+
+    Its scratch is on the stack (:func:`~mlpkit.kernels.numba_stack.scratch_empty`) and it is
+    inlined into its caller, so that frame grows by the scratch at every call until the caller
+    returns: call it from a compiled function of its own (as :func:`entry_points` does), never
+    inline in a loop (20,000 iterations in one function overflowed the stack and crashed)."""
     n_layers = meta.shape[0]
     wmax = _widest(meta)
     h = scratch_empty(2 * wmax, out).reshape((2, 1, wmax))  # on the stack unless wide (numba_stack)
