@@ -104,19 +104,26 @@ def test_dense_panels_refuses_what_would_overrun_the_arrays(isa):
     np.testing.assert_array_equal(z, -1.0)  # a refused call writes nothing
 
 
+def _identity_layer(n_in, n_out, dtype, isa, rng):
+    """(W, b, panels, meta row) of one random identity layer packed for ``isa``."""
+    from mlpkit.kernels import numba_gemm as G
+
+    W = rng.standard_normal((n_in, n_out)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    width = G.z_width(n_in, n_out, dtype, isa)
+    lm = np.array([0, n_in, n_out, 0, width, *G.panel_plan(n_in, n_out, dtype, isa)], dtype=np.int64)
+    return W, b, G.pack_panels(W, b, isa), lm
+
+
 @pytest.mark.parametrize("n_out", [48, 100, 300])  # avx2: 3, 6 and 18 full panels; avx512: 1, 2 and 6
 def test_the_one_row_variant_on_several_rows_equals_the_tiles(isa, n_out, dtype, rng):
     """dense_panels with the one-row variant takes any number of rows (its tile is one row): each
     row, full panels in groups included, gets the tile variant's bits for that row."""
     from mlpkit.kernels import numba_cpu as K
-    from mlpkit.kernels import numba_gemm as G
 
     n_in, rows = 70, 2 * isa.tile_rows
-    W = rng.standard_normal((n_in, n_out)).astype(dtype)
-    b = rng.standard_normal(n_out).astype(dtype)
-    panels = G.pack_panels(W, b, isa)
-    width = G.z_width(n_in, n_out, dtype, isa)
-    lm = np.array([0, n_in, n_out, 0, width, *G.panel_plan(n_in, n_out, dtype, isa)], dtype=np.int64)
+    W, b, panels, lm = _identity_layer(n_in, n_out, dtype, isa, rng)
+    width = int(lm[4])
     x = rng.standard_normal((rows, n_in)).astype(dtype)
     tiles, one_row = np.empty((rows, width), dtype), np.empty((rows, width), dtype)
     K.dense_panels(x, rows, panels, lm, tiles, isa)
@@ -155,11 +162,8 @@ def test_the_one_row_variant_skips_zero_chunks_exactly(isa, n_out, dtype, rng):
     from mlpkit.kernels import numba_gemm as G
 
     n_in = 70  # not a multiple of any variant's vector: a tail after the last whole chunk
-    W = rng.standard_normal((n_in, n_out)).astype(dtype)
-    b = rng.standard_normal(n_out).astype(dtype)
-    panels = G.pack_panels(W, b, isa)
-    width = G.z_width(n_in, n_out, dtype, isa)
-    lm = np.array([0, n_in, n_out, 0, width, *G.panel_plan(n_in, n_out, dtype, isa)], dtype=np.int64)
+    W, b, panels, lm = _identity_layer(n_in, n_out, dtype, isa, rng)
+    width = int(lm[4])
     x = _sparse_rows(n_in, G.lanes(dtype, isa), dtype, rng)
     rows = len(x) - len(x) % isa.tile_rows
     tiles, one_row = np.empty((len(x), width), dtype), np.empty((len(x), width), dtype)
