@@ -132,10 +132,11 @@ def test_the_one_row_variant_on_several_rows_equals_the_tiles(isa, n_out, dtype,
     ref.assert_close(one_row[:, :n_out], x.astype(np.float64) @ W + b, dtype, scale=float(n_in) ** 0.5)
 
 
-def _sparse_rows(n_in, lanes, dtype, rng):
-    """Rows that exercise the one-row kernels' skipping of zero chunks of x (one vector each, numba_gemm._emit_row_group):
-    all zero; one non-zero at the first and at the last place of a chunk, and in the tail past
-    the last whole chunk; -0.0 in a zero chunk; long runs of zeros as in an image."""
+def _sparse_rows(n_in, lanes, tile_rows, dtype, rng):
+    """Rows that exercise the one-row kernels' skipping of zero chunks of x (one vector each;
+    numba_gemm._emit_row_group): all zero; one non-zero at the first and at the last place of a
+    chunk, and in the tail past the last whole chunk; -0.0 in a zero chunk; long runs of zeros
+    as in an image. Padded with zero rows to a multiple of ``tile_rows``, for the tiles."""
     rows = [np.zeros(n_in)]
     for k in (0, lanes - 1, lanes, 2 * lanes - 1, n_in - 1):
         row = np.zeros(n_in)
@@ -150,6 +151,7 @@ def _sparse_rows(n_in, lanes, dtype, rng):
         row[rng.random(n_in) < 0.8] = 0.0
         row[lanes // 2 : 3 * lanes] = 0.0
         rows.append(row)
+    rows += [np.zeros(n_in)] * (-len(rows) % tile_rows)
     return np.array(rows).astype(dtype)
 
 
@@ -164,12 +166,11 @@ def test_the_one_row_variant_skips_zero_chunks_exactly(isa, n_out, dtype, rng):
     n_in = 70  # not a multiple of any variant's vector: a tail after the last whole chunk
     W, b, panels, lm = _identity_layer(n_in, n_out, dtype, isa, rng)
     width = int(lm[4])
-    x = _sparse_rows(n_in, G.lanes(dtype, isa), dtype, rng)
-    rows = len(x) - len(x) % isa.tile_rows
+    x = _sparse_rows(n_in, G.lanes(dtype, isa), isa.tile_rows, dtype, rng)
     tiles, one_row = np.empty((len(x), width), dtype), np.empty((len(x), width), dtype)
-    K.dense_panels(x, rows, panels, lm, tiles, isa)
+    K.dense_panels(x, len(x), panels, lm, tiles, isa)
     K.dense_panels(x, len(x), panels, lm, one_row, isa.one_row())
-    np.testing.assert_array_equal(one_row[:rows, :n_out], tiles[:rows, :n_out])
+    np.testing.assert_array_equal(one_row[:, :n_out], tiles[:, :n_out])
     ref.assert_close(one_row[:, :n_out], x.astype(np.float64) @ W + b, dtype, scale=float(n_in) ** 0.5)
     nan_row = np.zeros((1, n_in), dtype)
     nan_row[0, G.lanes(dtype, isa) + 1] = np.nan
