@@ -133,15 +133,13 @@ def test_the_one_row_variant_on_several_rows_equals_the_tiles(isa, n_out, dtype,
 
 
 def _sparse_rows(n_in, lanes, tile_rows, dtype, rng):
-    """Rows that exercise the one-row kernels' skipping of zero chunks of x (one vector each;
-    numba_gemm._emit_row_group): all zero; one non-zero at the first and at the last place of a
-    chunk, and in the tail past the last whole chunk; -0.0 in a zero chunk; long runs of zeros
-    as in an image. Padded with zero rows to a multiple of ``tile_rows``, for the tiles."""
+    """Rows that exercise the one-row kernels' skipping of zero chunks of x (32 bytes each,
+    counted from the start of each k block: numba_gemm._blocks_skipping_zero_chunks): all zero;
+    one non-zero at each place in turn (every chunk edge and block tail of any variant); -0.0 in
+    a zero chunk; long runs of zeros as in an image. Padded with zero rows to a multiple of
+    ``tile_rows``, for the tiles."""
     rows = [np.zeros(n_in)]
-    for k in (0, lanes - 1, lanes, 2 * lanes - 1, n_in - 1):
-        row = np.zeros(n_in)
-        row[k] = 1.5
-        rows.append(row)
+    rows += list(1.5 * np.eye(n_in))
     signed = np.zeros(n_in)
     signed[lanes : 2 * lanes] = -0.0
     signed[0] = 0.25
@@ -155,11 +153,15 @@ def _sparse_rows(n_in, lanes, tile_rows, dtype, rng):
     return np.array(rows).astype(dtype)
 
 
-@pytest.mark.parametrize("n_out", [48, 100])  # full panels in groups (avx2: 3 and 6; avx512: 1 and 2)
+# full panels that one-row kernels run alone (k in blocks side by side) and in groups, and last
+# panels (dense): avx512 16: a last panel of 1 vector, 48: one full panel, 100: a group of 2 and
+# 1 vector; avx2 16: one full panel, 48: a group of 3, 100: 6 in groups and a last vector
+@pytest.mark.parametrize("n_out", [16, 48, 100])
 def test_the_one_row_variant_skips_zero_chunks_exactly(isa, n_out, dtype, rng):
-    """The one-row kernels skip each chunk of x that holds only zeros (numba_gemm._emit_row_group):
-    every row still gets the tiles' bits and the reference's values, a non-zero anywhere in a
-    chunk or in the tail is used, and a NaN among zeros still reaches every output."""
+    """The one-row kernels skip each chunk of x that holds only zeros, in every full panel
+    (numba_gemm._blocks_skipping_zero_chunks): every row still gets the tiles' bits and the
+    reference's values, a non-zero anywhere is used, and a NaN among zeros still reaches every
+    output wherever it is."""
     from mlpkit.kernels import numba_cpu as K
     from mlpkit.kernels import numba_gemm as G
 
@@ -172,11 +174,11 @@ def test_the_one_row_variant_skips_zero_chunks_exactly(isa, n_out, dtype, rng):
     K.dense_panels(x, len(x), panels, lm, one_row, isa.one_row())
     np.testing.assert_array_equal(one_row[:, :n_out], tiles[:, :n_out])
     ref.assert_close(one_row[:, :n_out], x.astype(np.float64) @ W + b, dtype, scale=float(n_in) ** 0.5)
-    nan_row = np.zeros((1, n_in), dtype)
-    nan_row[0, G.lanes(dtype, isa) + 1] = np.nan
-    z = np.empty((1, width), dtype)
-    K.dense_panels(nan_row, 1, panels, lm, z, isa.one_row())
-    assert np.isnan(z[0, :n_out]).all()
+    nan_rows = np.zeros((n_in, n_in), dtype)
+    np.fill_diagonal(nan_rows, np.nan)
+    z = np.empty((n_in, width), dtype)
+    K.dense_panels(nan_rows, n_in, panels, lm, z, isa.one_row())
+    assert np.isnan(z[:, :n_out]).all()
 
 
 @pytest.mark.parametrize("dtype_", ["float32", "float64"])

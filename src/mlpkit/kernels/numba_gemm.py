@@ -157,6 +157,9 @@ def _counted_loop(builder: ir.IRBuilder, count: ir.Value):
 
 
 I64 = ir.IntType(64)
+#: one-row kernels test x for zeros in chunks of this many bytes (8 float32), whatever the
+#: vector width: on MNIST images 38% of 8-pixel chunks hold a non-zero, 58% of 16-pixel ones
+SKIP_CHUNK_BYTES = 32
 
 
 class _Emitter:
@@ -168,6 +171,7 @@ class _Emitter:
         self.align = context.get_abi_sizeof(self.fty)
         self.lanes = isa.vector_bytes // self.align
         self.vty = ir.VectorType(self.fty, self.lanes)
+        self.skip_lanes = min(self.lanes, SKIP_CHUNK_BYTES // self.align)
         self.fmuladd = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(self.vty, [self.vty] * 3), f"llvm.fmuladd.v{self.lanes}{self.fty.intrinsic_name}"
         )
@@ -218,11 +222,13 @@ class _Emitter:
             fn = b.module.declare_intrinsic("llvm.fmuladd", [self.fty], ir.FunctionType(self.fty, [self.fty] * 3))
         b.store(b.call(fn, [a, w, b.load(acc)]), acc)
 
-    def any_nonzero(self, v):
-        """i1: whether any lane of the vector v is not +-0 (NaN counts as non-zero)."""
+    def any_nonzero(self, ptr, index, n):
+        """i1: whether any of the n elements at ptr[index] is not +-0 (NaN counts as non-zero)."""
         b = self.builder
-        ne = b.fcmp_unordered("!=", v, ir.Constant(self.vty, [ir.Constant(self.fty, 0.0)] * self.lanes))
-        return b.icmp_unsigned("!=", b.bitcast(ne, ir.IntType(self.lanes)), ir.Constant(ir.IntType(self.lanes), 0))
+        vty = ir.VectorType(self.fty, n)
+        v = b.load(b.bitcast(b.gep(ptr, [index]), vty.as_pointer()), align=self.align)
+        ne = b.fcmp_unordered("!=", v, ir.Constant(vty, [ir.Constant(self.fty, 0.0)] * n))
+        return b.icmp_unsigned("!=", b.bitcast(ne, ir.IntType(n)), ir.Constant(ir.IntType(n), 0))
 
     def hsum(self, v):
         """Sum of a vector's lanes as a tree of halves (log2(lanes) shuffles and adds)."""
@@ -255,7 +261,87 @@ def _blocks_side_by_side(builder, acc, chunk, count, step):
         step(acc[blocks - 1], builder.add(last, j))
 
 
-def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, blocks):
+def _skip_zero_chunks(e, xrow, start, cursor, n):
+    """Move the chunk index held in the i64 alloca ``cursor`` on to the first chunk c >= it, c < n,
+    whose inputs x[start + c lanes : start + (c + 1) lanes] are not all zero (+0 or -0; NaN is
+    not zero), or to n if there is none."""
+    builder = e.builder
+    head = builder.append_basic_block("skip.head")
+    test = builder.append_basic_block("skip.test")
+    on = builder.append_basic_block("skip.on")
+    done = builder.append_basic_block("skip.done")
+    builder.branch(head)
+    builder.position_at_end(head)
+    c = builder.load(cursor)
+    builder.cbranch(builder.icmp_signed("<", c, n), test, done)
+    builder.position_at_end(test)
+    n = e.skip_lanes
+    builder.cbranch(e.any_nonzero(xrow, builder.add(start, builder.mul(c, I64(n))), n), done, on)
+    builder.position_at_end(on)
+    builder.store(builder.add(c, I64(1)), cursor)
+    builder.branch(head)
+    builder.position_at_end(done)
+
+
+def _blocks_skipping_zero_chunks(e, xrow, acc, chunk, count, step):
+    """One row's k range [0, count) in ``len(acc)`` contiguous blocks, as
+    :func:`_blocks_side_by_side`, reading x[k] from ``xrow``, but each block in chunks of
+    ``e.skip_lanes`` inputs from its start, and a chunk whose inputs are all zero skipped (its
+    weight rows never read). The blocks run side by side, one chunk of each in one loop, while
+    each has a non-zero chunk left; then each block's remaining chunks alone; then each block's
+    inputs past its last whole chunk. So each block still sums its k in order, only without the
+    zero terms. ``step(acc[q], k, ahead)`` adds input k; ``ahead`` is the input whose weight row
+    a prefetch should ask for: the same place in the block's next non-zero chunk (a fixed
+    distance ahead would fetch rows that are skipped).
+
+    That is exact: weights are finite, so a skipped term is a zero that would not change the sum
+    (only the sign of a zero sum could differ), and a row alone still equals the same row in a
+    batch, which the tiles compute dense."""
+    builder, lanes, blocks = e.builder, I64(e.skip_lanes), len(acc)
+    starts = [builder.mul(chunk, I64(q)) for q in range(blocks)]
+    ends = starts[1:] + [count]
+    n_chunks = [builder.udiv(builder.sub(end, start), lanes) for start, end in zip(starts, ends)]
+    cursors = [cgutils.alloca_once_value(builder, I64(0)) for _ in range(blocks)]  # the chunk to run
+    nexts = [cgutils.alloca_once(builder, I64) for _ in range(blocks)]  # the one after it
+    for q in range(blocks):
+        _skip_zero_chunks(e, xrow, starts[q], cursors[q], n_chunks[q])
+        builder.store(builder.add(builder.load(cursors[q]), I64(1)), nexts[q])
+        _skip_zero_chunks(e, xrow, starts[q], nexts[q], n_chunks[q])
+
+    def chunks(qs):  # while every block in qs has a non-zero chunk left: one chunk of each
+        head = builder.append_basic_block("chunks.head")
+        body = builder.append_basic_block("chunks.body")
+        done = builder.append_basic_block("chunks.done")
+        builder.branch(head)
+        builder.position_at_end(head)
+        left = functools.reduce(builder.and_, [builder.icmp_signed("<", builder.load(cursors[q]), n_chunks[q]) for q in qs])
+        builder.cbranch(left, body, done)
+        builder.position_at_end(body)
+        k0 = [builder.add(starts[q], builder.mul(builder.load(cursors[q]), lanes)) for q in qs]
+        ahead0 = [builder.add(starts[q], builder.mul(builder.load(nexts[q]), lanes)) for q in qs]
+        with _counted_loop(builder, lanes) as j:
+            for q, k, ahead in zip(qs, k0, ahead0):
+                step(acc[q], builder.add(k, j), builder.add(ahead, j))
+        for q in qs:
+            nxt = builder.load(nexts[q])
+            builder.store(nxt, cursors[q])
+            builder.store(builder.add(nxt, I64(1)), nexts[q])
+            _skip_zero_chunks(e, xrow, starts[q], nexts[q], n_chunks[q])
+        builder.branch(head)
+        builder.position_at_end(done)
+
+    chunks(range(blocks))
+    if blocks > 1:
+        for q in range(blocks):
+            chunks([q])
+    for q in range(blocks):  # the inputs past the block's last whole chunk
+        tail = builder.add(starts[q], builder.mul(n_chunks[q], lanes))
+        with _counted_loop(builder, builder.sub(ends[q], tail)) as j:
+            k = builder.add(tail, j)
+            step(acc[q], k, builder.add(k, I64(e.isa.prefetch_rows)))
+
+
+def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, blocks, skip_zeros=False):
     """IR for one panel tile of ``vectors`` vectors summed in ``blocks`` k blocks, straight-line
     (see :data:`dense_layer`); ``blocks`` is a number, or for a tile of several rows an i64
     value."""
@@ -272,10 +358,10 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, blocks):
     prefetch = e.isa.prefetch_rows if rows == 1 else 0  # see Isa.prefetch_rows
     chunk = builder.udiv(nkv, blocks_v)  # block q is [q chunk, (q + 1) chunk), the last to n_in
 
-    def step(acc, k):  # acc[r][v] += x[r, k] * panel[1 + k, v]
+    def step(acc, k, ahead=None):  # acc[r][v] += x[r, k] * panel[1 + k, v]; prefetch row ``ahead``
         w_at = builder.mul(k, I64(width))
         if prefetch:
-            e.prefetch(w_base, builder.add(w_at, I64(prefetch * width)), vectors)
+            e.prefetch(w_base, builder.mul(ahead, I64(width)), vectors)
         w = [e.load_vec(w_base, builder.add(w_at, I64(v * lanes))) for v in range(vectors)]
         for r in range(len(acc)):
             xb = e.broadcast(xrows[r], k)
@@ -286,7 +372,10 @@ def _emit_tile(e, xa, pa, za, i0v, nkv, offv, c0v, vectors, blocks):
         # the blocks side by side: block 0 starts at the bias, the others at zero; summed in order
         acc = [[[cgutils.alloca_once_value(builder, bias[v] if q == 0 else zero) for v in range(vectors)]]
                for q in range(blocks)]
-        _blocks_side_by_side(builder, acc, chunk, nkv, step)
+        if skip_zeros:
+            _blocks_skipping_zero_chunks(e, xrows[0], acc, chunk, nkv, step)
+        else:
+            _blocks_side_by_side(builder, acc, chunk, nkv, lambda a, k: step(a, k, builder.add(k, I64(prefetch))))
         for v in range(vectors):
             total = functools.reduce(builder.fadd, [builder.load(acc[q][0][v]) for q in range(blocks)])
             e.store_vec(total, zrows[0], builder.add(c0v, I64(v * lanes)))
@@ -321,18 +410,23 @@ def _emit_row_group(e, xa, pa, za, i0v, nkv, offv, stride, c0v, vectors, group):
     them, ``group * vectors`` accumulators start at the biases, and k is summed in one block,
     as the tiles sum these panels (see :attr:`~mlpkit.kernels.numba_isa.Isa.row_group`).
 
-    k runs in chunks of one vector of x (8 float32 on avx2), and a chunk whose inputs are all
-    zero (+0 or -0; NaN is not zero) is skipped, its weight rows never read. That is exact:
-    weights are finite, so each skipped term is a zero that would not change the sum (only the
-    sign of a zero sum could differ). A row predicted alone still equals the same row in a
-    batch, which the tiles compute dense. Inputs past the last whole chunk run as before.
-
-    Measured (AMD EPYC Zen 2, avx2, float32, `predict(x)` of one sample):
-    - MNIST test images in turn (17.8% of pixels non-zero, 40% of 8-pixel chunks): M1 3.16-3.26 us
-      against 3.98-4.05 (-20%); M2 27.6-28.0 us against 37.4-37.8 (-26%).
-    - Dense random inputs: unchanged (entry point 2.81-2.90 us against 2.86-2.93).
-    A branch on every x[k] instead gained only 7-10% on those images, with mispredicted branches
-    at each run of zeros, and cost dense inputs 3%."""
+    k runs in chunks of 32 bytes of x, and a chunk whose inputs are all zero is skipped, its
+    weight rows never read (:func:`_blocks_skipping_zero_chunks`, one block). The lone full
+    panels outside a group skip alike, in their k blocks; the last panel of fewer vectors (a
+    small share of a layer) runs dense: skipping there too, in its 4 blocks, doubled the
+    one-row code and cost the first single-sample predict 0.5-1 s more compiling. Measured:
+    - AMD EPYC Zen 2, avx2, float32, `predict(x)` of one sample, MNIST test images in turn
+      (17.8% of pixels non-zero, 40% of 8-pixel chunks): M1 3.16-3.26 us against 3.98-4.05
+      (-20%); M2 27.6-28.0 us against 37.4-37.8 (-26%). Dense random inputs: unchanged (entry
+      point 2.81-2.90 us against 2.86-2.93).
+    - AMD EPYC Zen 5, avx512 (M1's first layer: one lone 48-wide panel in 2 blocks), M1's first
+      layer alone, one row: MNIST images 569-713 ns against 960-1081, dense unchanged (978-1135
+      against 969-1097); `predict(x)` M1 1.81-1.87 us against 2.14-2.86, M2 20.4-20.8 us
+      against 22.8-24.3. The prefetch follows the skips: prefetching a fixed 8 rows ahead, as
+      dense rows do, fetched the rows of skipped chunks and gained only 15-22%; chunks of 64
+      bytes instead of 32 skip less (759-898 ns).
+    - A branch on every x[k] instead gained only 7-10% on those images (Zen 2), with mispredicted
+      branches at each run of zeros, and cost dense inputs 3%."""
     builder, lanes = e.builder, e.lanes
     width = vectors * lanes
     panels = [builder.gep(pa.data, [builder.add(offv, builder.mul(stride, I64(g)))]) for g in range(group)]
@@ -341,25 +435,16 @@ def _emit_row_group(e, xa, pa, za, i0v, nkv, offv, stride, c0v, vectors, group):
     prefetch = e.isa.prefetch_rows
     acc = [[cgutils.alloca_once_value(builder, e.load_vec(panel, I64(v * lanes))) for v in range(vectors)] for panel in panels]
 
-    def step(k):  # acc[g][v] += x[k] * panel g [1 + k, v]
+    def step(acc, k, ahead):  # acc[g][v] += x[k] * panel g [1 + k, v]; prefetch row ``ahead``
         xb = e.broadcast(xrow, k)
         w_at = builder.mul(k, I64(width))
         for g, w_base in enumerate(w_bases):
             if prefetch:
-                e.prefetch(w_base, builder.add(w_at, I64(prefetch * width)), vectors)
+                e.prefetch(w_base, builder.mul(ahead, I64(width)), vectors)
             for v in range(vectors):
                 e.fma_into(acc[g][v], xb, e.load_vec(w_base, builder.add(w_at, I64(v * lanes))))
 
-    # k in chunks of one vector of x; a chunk of zeros is skipped (see the docstring)
-    n_chunks = builder.udiv(nkv, I64(lanes))
-    with _counted_loop(builder, n_chunks) as c:
-        k0 = builder.mul(c, I64(lanes))
-        with builder.if_then(e.any_nonzero(e.load_vec(xrow, k0))):
-            with _counted_loop(builder, I64(lanes)) as j:
-                step(builder.add(k0, j))
-    tail = builder.mul(n_chunks, I64(lanes))
-    with _counted_loop(builder, builder.sub(nkv, tail)) as j:
-        step(builder.add(tail, j))
+    _blocks_skipping_zero_chunks(e, xrow, [acc], nkv, nkv, step)  # one block; chunks of zeros skipped
     for g in range(group):
         for v in range(vectors):
             e.store_vec(builder.load(acc[g][v]), zrow, builder.add(c0v, I64(g * width + v * lanes)))
@@ -462,6 +547,7 @@ def dense_layer(typingctx, x, rows, panels, meta_row, z, isa):
 
     The k range is summed in :func:`k_blocks` contiguous blocks, each from zero (the first from
     the bias), and the block sums are added in order (the dot columns alike: :func:`_emit_dots`).
+    One row skips the chunks of zero inputs of its full panels (:func:`_emit_row_group`).
     The exception: the full panels in whole groups of ``isa.row_group`` (M1's three 16-wide
     panels on avx2) are summed in one block, since one row runs a group through one k loop
     (:func:`_emit_row_group`: ``row_group * vectors`` chains, one broadcast for the group).
@@ -524,7 +610,7 @@ def dense_layer(typingctx, x, rows, panels, meta_row, z, isa):
                     with _counted_loop(builder, builder.sub(n_full, n_grouped)) as j:
                         p = builder.add(n_grouped, j)
                         _emit_tile(e, xa, pa, za, i0, n_in, builder.add(off, builder.mul(stride, p)), builder.mul(full, p),
-                                   vectors, k_blocks(vectors))
+                                   vectors, k_blocks(vectors), skip_zeros=True)
                 else:
                     with _counted_loop(builder, n_full) as p:
                         blocks = builder.select(builder.icmp_signed("<", p, n_grouped), I64(1), I64(k_blocks(vectors)))
