@@ -263,8 +263,8 @@ def _blocks_side_by_side(builder, acc, chunk, count, step):
 
 def _skip_zero_chunks(e, xrow, start, cursor, n):
     """Move the chunk index held in the i64 alloca ``cursor`` on to the first chunk c >= it, c < n,
-    whose inputs x[start + c lanes : start + (c + 1) lanes] are not all zero (+0 or -0; NaN is
-    not zero), or to n if there is none."""
+    whose inputs x[start + c w : start + (c + 1) w] (w = ``e.skip_lanes``) are not all zero (+0
+    or -0; NaN is not zero), or to n if there is none."""
     builder = e.builder
     head = builder.append_basic_block("skip.head")
     test = builder.append_basic_block("skip.test")
@@ -275,8 +275,8 @@ def _skip_zero_chunks(e, xrow, start, cursor, n):
     c = builder.load(cursor)
     builder.cbranch(builder.icmp_signed("<", c, n), test, done)
     builder.position_at_end(test)
-    n = e.skip_lanes
-    builder.cbranch(e.any_nonzero(xrow, builder.add(start, builder.mul(c, I64(n))), n), done, on)
+    w = e.skip_lanes
+    builder.cbranch(e.any_nonzero(xrow, builder.add(start, builder.mul(c, I64(w))), w), done, on)
     builder.position_at_end(on)
     builder.store(builder.add(c, I64(1)), cursor)
     builder.branch(head)
@@ -420,8 +420,8 @@ def _emit_row_group(e, xa, pa, za, i0v, nkv, offv, stride, c0v, vectors, group):
       (-20%); M2 27.6-28.0 us against 37.4-37.8 (-26%). Dense random inputs: unchanged (entry
       point 2.81-2.90 us against 2.86-2.93).
     - AMD EPYC Zen 5, avx512 (M1's first layer: one lone 48-wide panel in 2 blocks), M1's first
-      layer alone, one row: MNIST images 569-713 ns against 960-1081, dense unchanged (978-1135
-      against 969-1097); `predict(x)` M1 1.81-1.87 us against 2.14-2.86, M2 20.4-20.8 us
+      layer alone, one row: MNIST images 569-717 ns against 960-1201, dense unchanged (978-1178
+      against 969-1198); `predict(x)` M1 1.81-1.87 us against 2.14-2.86, M2 20.4-20.8 us
       against 22.8-24.3. The prefetch follows the skips: prefetching a fixed 8 rows ahead, as
       dense rows do, fetched the rows of skipped chunks and gained only 15-22%; chunks of 64
       bytes instead of 32 skip less (759-898 ns).
@@ -547,7 +547,6 @@ def dense_layer(typingctx, x, rows, panels, meta_row, z, isa):
 
     The k range is summed in :func:`k_blocks` contiguous blocks, each from zero (the first from
     the bias), and the block sums are added in order (the dot columns alike: :func:`_emit_dots`).
-    One row skips the chunks of zero inputs of its full panels (:func:`_emit_row_group`).
     The exception: the full panels in whole groups of ``isa.row_group`` (M1's three 16-wide
     panels on avx2) are summed in one block, since one row runs a group through one k loop
     (:func:`_emit_row_group`: ``row_group * vectors`` chains, one broadcast for the group).
@@ -555,7 +554,8 @@ def dense_layer(typingctx, x, rows, panels, meta_row, z, isa):
     independent FMA chains are in flight instead of a chain of n_in dependent FMAs per vector
     waiting on the FMA latency (4 cycles) at every step; a tile runs them one after the other
     through its accumulators and adds each to z. Both round alike: a row predicted alone equals
-    the same row predicted in a batch, bit for bit."""
+    the same row predicted in a batch, bit for bit. One row also skips the chunks of zero inputs
+    of its full panels (:func:`_emit_row_group`)."""
     if not isinstance(isa, IsaType):
         return None
     sig = types.boolean(x, rows, panels, meta_row, z, isa)
