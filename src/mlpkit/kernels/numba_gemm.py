@@ -189,8 +189,10 @@ class _Emitter:
         raw = b.gep(b.bitcast(arr.data, ir.IntType(8).as_pointer()), [b.mul(row, stride)])
         return b.bitcast(raw, self.fty.as_pointer())
 
-    def load_vec(self, ptr, index):
-        vp = self.builder.bitcast(self.builder.gep(ptr, [index]), self.vty.as_pointer())
+    def load_vec(self, ptr, index, n=None):
+        """The vector at ptr[index]: one of the variant's width, or of ``n`` elements."""
+        vty = self.vty if n is None else ir.VectorType(self.fty, n)
+        vp = self.builder.bitcast(self.builder.gep(ptr, [index]), vty.as_pointer())
         return self.builder.load(vp, align=self.align)
 
     def store_vec(self, value, ptr, index):
@@ -225,9 +227,8 @@ class _Emitter:
     def any_nonzero(self, ptr, index, n):
         """i1: whether any of the n elements at ptr[index] is not +-0 (NaN counts as non-zero)."""
         b = self.builder
-        vty = ir.VectorType(self.fty, n)
-        v = b.load(b.bitcast(b.gep(ptr, [index]), vty.as_pointer()), align=self.align)
-        ne = b.fcmp_unordered("!=", v, ir.Constant(vty, [ir.Constant(self.fty, 0.0)] * n))
+        v = self.load_vec(ptr, index, n)
+        ne = b.fcmp_unordered("!=", v, ir.Constant(v.type, [ir.Constant(self.fty, 0.0)] * n))
         return b.icmp_unsigned("!=", b.bitcast(ne, ir.IntType(n)), ir.Constant(ir.IntType(n), 0))
 
     def hsum(self, v):
@@ -297,16 +298,22 @@ def _blocks_skipping_zero_chunks(e, xrow, acc, chunk, count, step):
     That is exact: weights are finite, so a skipped term is a zero that would not change the sum
     (only the sign of a zero sum could differ), and a row alone still equals the same row in a
     batch, which the tiles compute dense."""
-    builder, lanes, blocks = e.builder, I64(e.skip_lanes), len(acc)
+    builder, w, blocks = e.builder, I64(e.skip_lanes), len(acc)
     starts = [builder.mul(chunk, I64(q)) for q in range(blocks)]
     ends = starts[1:] + [count]
-    n_chunks = [builder.udiv(builder.sub(end, start), lanes) for start, end in zip(starts, ends)]
-    cursors = [cgutils.alloca_once_value(builder, I64(0)) for _ in range(blocks)]  # the chunk to run
-    nexts = [cgutils.alloca_once(builder, I64) for _ in range(blocks)]  # the one after it
-    for q in range(blocks):
-        _skip_zero_chunks(e, xrow, starts[q], cursors[q], n_chunks[q])
-        builder.store(builder.add(builder.load(cursors[q]), I64(1)), nexts[q])
+    n_chunks = [builder.udiv(builder.sub(end, start), w) for start, end in zip(starts, ends)]
+    cursors = [cgutils.alloca_once(builder, I64) for _ in range(blocks)]  # the chunk to run
+    nexts = [cgutils.alloca_once_value(builder, I64(0)) for _ in range(blocks)]  # the one after it
+
+    def advance(q):  # block q's next non-zero chunk becomes the one to run; find the one after it
+        nxt = builder.load(nexts[q])
+        builder.store(nxt, cursors[q])
+        builder.store(builder.add(nxt, I64(1)), nexts[q])
         _skip_zero_chunks(e, xrow, starts[q], nexts[q], n_chunks[q])
+
+    for q in range(blocks):
+        _skip_zero_chunks(e, xrow, starts[q], nexts[q], n_chunks[q])
+        advance(q)
 
     def chunks(qs):  # while every block in qs has a non-zero chunk left: one chunk of each
         head = builder.append_basic_block("chunks.head")
@@ -317,16 +324,13 @@ def _blocks_skipping_zero_chunks(e, xrow, acc, chunk, count, step):
         left = functools.reduce(builder.and_, [builder.icmp_signed("<", builder.load(cursors[q]), n_chunks[q]) for q in qs])
         builder.cbranch(left, body, done)
         builder.position_at_end(body)
-        k0 = [builder.add(starts[q], builder.mul(builder.load(cursors[q]), lanes)) for q in qs]
-        ahead0 = [builder.add(starts[q], builder.mul(builder.load(nexts[q]), lanes)) for q in qs]
-        with _counted_loop(builder, lanes) as j:
+        k0 = [builder.add(starts[q], builder.mul(builder.load(cursors[q]), w)) for q in qs]
+        ahead0 = [builder.add(starts[q], builder.mul(builder.load(nexts[q]), w)) for q in qs]
+        with _counted_loop(builder, w) as j:
             for q, k, ahead in zip(qs, k0, ahead0):
                 step(acc[q], builder.add(k, j), builder.add(ahead, j))
         for q in qs:
-            nxt = builder.load(nexts[q])
-            builder.store(nxt, cursors[q])
-            builder.store(builder.add(nxt, I64(1)), nexts[q])
-            _skip_zero_chunks(e, xrow, starts[q], nexts[q], n_chunks[q])
+            advance(q)
         builder.branch(head)
         builder.position_at_end(done)
 
@@ -335,7 +339,7 @@ def _blocks_skipping_zero_chunks(e, xrow, acc, chunk, count, step):
         for q in range(blocks):
             chunks([q])
     for q in range(blocks):  # the inputs past the block's last whole chunk
-        tail = builder.add(starts[q], builder.mul(n_chunks[q], lanes))
+        tail = builder.add(starts[q], builder.mul(n_chunks[q], w))
         with _counted_loop(builder, builder.sub(ends[q], tail)) as j:
             k = builder.add(tail, j)
             step(acc[q], k, builder.add(k, I64(e.isa.prefetch_rows)))
